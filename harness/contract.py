@@ -1,0 +1,116 @@
+"""The app contract (docs/app-contract.md): names, schemas, validation, shared helpers.
+
+Both the host and the emulated app import this module; the Android app follows the
+same JSON Schemas (harness/data/contract/*.schema.json) and example files.
+"""
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+CONTRACT_VERSION = 1
+
+APP_PACKAGE = "dev.harness.benchmark"
+APP_ACTIVITY = ".BenchmarkActivity"
+APP_COMPONENT = f"{APP_PACKAGE}/{APP_ACTIVITY}"
+# The version of the app this harness expects; an older installed app is replaced.
+APP_VERSION_CODE = 1
+APP_VERSION_NAME = "0.1.0"
+
+LOG_TAG = "HarnessBench"
+DEFAULT_WORK_DIR = "/data/local/tmp/harness"
+RESULT_DIR = f"/sdcard/Android/data/{APP_PACKAGE}/files/results"
+
+EXTRA_SPEC_PATH = "spec_path"
+EXTRA_RUN_ID = "run_id"
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,96}$")
+_WORD_RE = re.compile(r"\S+")
+
+_DONE_RE = re.compile(r"HARNESS_DONE run_id=(?P<run_id>[A-Za-z0-9_.-]+) status=(?P<status>ok|error)")
+_PROGRESS_RE = re.compile(
+    r"HARNESS_PROGRESS run_id=(?P<run_id>[A-Za-z0-9_.-]+) phase=(?P<phase>warmup|measured) "
+    r"index=(?P<index>\d+) total=(?P<total>\d+) wall_ms=(?P<wall_ms>[0-9.]+)"
+)
+
+
+class ContractError(ValueError):
+    """A spec or result that does not follow the contract."""
+
+
+def model_device_path(work_dir: str, sha256: str) -> str:
+    return f"{work_dir}/models/{sha256}.tflite"
+
+
+def spec_device_path(work_dir: str, run_id: str) -> str:
+    return f"{work_dir}/specs/{run_id}.json"
+
+
+def result_device_path(run_id: str) -> str:
+    return f"{RESULT_DIR}/{run_id}.json"
+
+
+def apply_context_window(prompt: str, words: int | None) -> str:
+    """Keep the last ``words`` words of ``prompt`` (runs of non-whitespace), as the runbook's app.
+
+    ``None`` keeps the prompt unchanged. The kept words are joined with single spaces.
+    """
+    if words is None:
+        return prompt
+    kept = _WORD_RE.findall(prompt)[-words:]
+    return " ".join(kept)
+
+
+def start_line(run_id: str) -> str:
+    return f"HARNESS_START run_id={run_id}"
+
+
+def progress_line(run_id: str, phase: str, index: int, total: int, wall_ms: float) -> str:
+    return f"HARNESS_PROGRESS run_id={run_id} phase={phase} index={index} total={total} wall_ms={wall_ms:.3f}"
+
+
+def done_line(run_id: str, status: str) -> str:
+    return f"HARNESS_DONE run_id={run_id} status={status}"
+
+
+def find_done(logcat_text: str, run_id: str) -> str | None:
+    """The status of ``run_id``'s done line in a logcat dump, or None."""
+    for m in _DONE_RE.finditer(logcat_text):
+        if m.group("run_id") == run_id:
+            return m.group("status")
+    return None
+
+
+def count_progress(logcat_text: str, run_id: str) -> int:
+    return sum(1 for m in _PROGRESS_RE.finditer(logcat_text) if m.group("run_id") == run_id)
+
+
+@lru_cache(maxsize=None)
+def schema(name: str) -> dict:
+    """Load ``spec`` or ``result`` schema."""
+    text = resources.files("harness.data").joinpath(f"contract/{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _validate(doc: Any, name: str) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema(name))
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        where = "/".join(str(p) for p in e.absolute_path) or "(top)"
+        raise ContractError(f"{name} does not follow contract v{CONTRACT_VERSION}: {where}: {e.message}")
+
+
+def validate_spec(doc: Any) -> None:
+    _validate(doc, "spec")
+    if doc["export"] == "prefill_decode" and len(doc.get("prompt_token_ids") or []) != len(doc["prompts"]):
+        raise ContractError("spec: prefill_decode needs prompt_token_ids, one list per prompt")
+
+
+def validate_result(doc: Any) -> None:
+    _validate(doc, "result")

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: Debian's adb and a virtual environment
+# with the pinned stack. Used by `scripts/demo.sh`, `scripts/test.sh` and CI.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+if ! command -v adb >/dev/null 2>&1; then
+  echo "setup: installing Debian's adb" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq adb >/dev/null
+fi
+
+venv="$root/.venv"
+stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: creating $venv with the pinned stack (first time: a few minutes)" >&2
+  python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  "$venv/bin/python" -m pip install -q -e ".[test]"
+  rm -f "$venv"/.installed-*
+  touch "$stamp"
+fi
