@@ -1,0 +1,158 @@
+"""Statistics for reports and the regression gate. Pure functions, no I/O.
+
+Everything takes plain sequences of numbers (milliseconds, tokens/s, ...) and
+returns plain floats, so each figure in a report can be recomputed by hand.
+
+The gate follows asv: a change is called only when it is BOTH statistically
+significant (two-sided Mann-Whitney U, p < alpha) AND larger than a stated
+minimum effect; anything else is said out loud as "no significant change".
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats as _sp
+
+SLOWER = "slower"
+FASTER = "faster"
+NO_CHANGE = "no significant change"
+
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_BOOTSTRAP_RESAMPLES = 2000
+DEFAULT_BOOTSTRAP_SEED = 20261125
+
+
+def _clean(xs: Sequence[float]) -> np.ndarray:
+    """Finite values of ``xs`` as a float array (NaN and None dropped)."""
+    a = np.asarray([x for x in xs if x is not None], dtype=float)
+    return a[np.isfinite(a)]
+
+
+def median(xs: Sequence[float]) -> float:
+    """Median; NaN for an empty sequence."""
+    a = _clean(xs)
+    return float(np.median(a)) if a.size else math.nan
+
+
+def percentile(xs: Sequence[float], q: float) -> float:
+    """q-th percentile (0..100), linear interpolation between closest ranks; NaN if empty."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile q must be within 0..100, got {q}")
+    a = _clean(xs)
+    return float(np.percentile(a, q)) if a.size else math.nan
+
+
+def mad(xs: Sequence[float]) -> float:
+    """Median absolute deviation from the median (unscaled, same unit as ``xs``); NaN if empty."""
+    a = _clean(xs)
+    if not a.size:
+        return math.nan
+    return float(np.median(np.abs(a - np.median(a))))
+
+
+def cv(xs: Sequence[float]) -> float:
+    """Coefficient of variation: sample standard deviation (ddof=1) / mean.
+
+    NaN with fewer than two values or a zero mean.
+    """
+    a = _clean(xs)
+    if a.size < 2:
+        return math.nan
+    mean = float(np.mean(a))
+    if mean == 0:
+        return math.nan
+    return float(np.std(a, ddof=1) / abs(mean))
+
+
+def mann_whitney_p(baseline: Sequence[float], candidate: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U p-value (scipy; exact for small samples without ties).
+
+    NaN when a side is empty; 1.0 when every value on both sides is identical.
+    """
+    a, b = _clean(baseline), _clean(candidate)
+    if not a.size or not b.size:
+        return math.nan
+    if np.all(a == a[0]) and np.all(b == a[0]):
+        return 1.0
+    return float(_sp.mannwhitneyu(b, a, alternative="two-sided", method="auto").pvalue)
+
+
+@dataclass(frozen=True)
+class RatioEstimate:
+    """A candidate/baseline ratio with a confidence interval (``low`` <= ``ratio`` <= ``high``)."""
+
+    ratio: float
+    low: float
+    high: float
+    confidence: float
+    method: str
+
+
+def hodges_lehmann_ratio(
+    baseline: Sequence[float], candidate: Sequence[float], confidence: float = DEFAULT_CONFIDENCE
+) -> RatioEstimate:
+    """Hodges-Lehmann estimate of candidate/baseline on log times, with Moses' distribution-free CI.
+
+    The estimate is exp(median of all m*n pairwise differences log(c_j) - log(b_i)).
+    The interval takes the k-th smallest and k-th largest differences, k from the
+    Mann-Whitney U critical value (normal approximation):
+    k = floor(m*n/2 - z * sqrt(m*n*(m+n+1)/12)), at least 1. Values must be > 0.
+    """
+    a, b = _clean(baseline), _clean(candidate)
+    if not a.size or not b.size:
+        return RatioEstimate(math.nan, math.nan, math.nan, confidence, "hodges-lehmann")
+    if (a <= 0).any() or (b <= 0).any():
+        raise ValueError("hodges_lehmann_ratio needs positive values (times)")
+    diffs = np.sort((np.log(b)[None, :] - np.log(a)[:, None]).ravel())
+    m, n = a.size, b.size
+    z = float(_sp.norm.ppf(0.5 + confidence / 2))
+    k = int(math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12)))
+    k = max(k, 1)
+    lo, hi = diffs[k - 1], diffs[m * n - k]
+    return RatioEstimate(
+        float(np.exp(np.median(diffs))), float(np.exp(lo)), float(np.exp(hi)), confidence, "hodges-lehmann"
+    )
+
+
+def bootstrap_ratio_ci(
+    baseline: Sequence[float],
+    candidate: Sequence[float],
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_BOOTSTRAP_RESAMPLES,
+    seed: int = DEFAULT_BOOTSTRAP_SEED,
+) -> RatioEstimate:
+    """Ratio of medians candidate/baseline with a percentile bootstrap CI (fixed seed: reproducible)."""
+    a, b = _clean(baseline), _clean(candidate)
+    if not a.size or not b.size:
+        return RatioEstimate(math.nan, math.nan, math.nan, confidence, "bootstrap")
+    rng = np.random.default_rng(seed)
+    ma = np.median(rng.choice(a, size=(resamples, a.size), replace=True), axis=1)
+    mb = np.median(rng.choice(b, size=(resamples, b.size), replace=True), axis=1)
+    ratios = mb / ma
+    tail = (1 - confidence) / 2 * 100
+    return RatioEstimate(
+        float(np.median(b) / np.median(a)),
+        float(np.percentile(ratios, tail)),
+        float(np.percentile(ratios, 100 - tail)),
+        confidence,
+        "bootstrap",
+    )
+
+
+def verdict(ratio: float, p_value: float, *, alpha: float = 0.05, min_effect: float = 0.05) -> str:
+    """Gate decision for a time ratio candidate/baseline (> 1 means the candidate is slower).
+
+    ``slower`` needs BOTH p < alpha AND ratio > 1 + min_effect; ``faster`` needs
+    p < alpha AND ratio < 1 - min_effect. Everything else, including a NaN
+    p-value (too few samples), is ``no significant change``.
+    """
+    if not (math.isfinite(ratio) and math.isfinite(p_value)) or p_value >= alpha:
+        return NO_CHANGE
+    if ratio > 1 + min_effect:
+        return SLOWER
+    if ratio < 1 - min_effect:
+        return FASTER
+    return NO_CHANGE
