@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness import stats
@@ -30,6 +31,7 @@ BYTES_PER_MB = 1_000_000          # model sizes in MB (10^6 bytes), like file ma
 KIB_PER_MIB = 1024                # memory (VmHWM) in MiB
 REFERENCE_VARIANT = "fp32"
 QUANTIZED_VARIANTS = ("dynamic", "fp16", "int8")
+MAX_STRIP_POINTS = 150           # points drawn per cell in the strip plot (SVG size)
 VARIANT_ORDER = ("fp32", "dynamic", "fp16", "int8")
 FORMATS = ("terminal", "markdown", "csv", "json", "html")
 REPORT_JSON_SCHEMA = "harness-report/1"
@@ -500,6 +502,8 @@ def plot_svgs(report: Report, df: pd.DataFrame) -> list[tuple[str, str]]:
     if cells.empty:
         return []
     measured = df[(df["phase"] == "measured") & df["wall_ms"].notna()]
+    by_cell = {tuple(map(str, k)): g["wall_ms"].to_numpy()
+               for k, g in measured.groupby(CELL_KEYS, dropna=False, sort=False)}
     colors = _variant_colors([str(v) for v in cells["variant"]])
     out = []
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "harness", "font.size": 9}):
@@ -513,15 +517,15 @@ def plot_svgs(report: Report, df: pd.DataFrame) -> list[tuple[str, str]]:
                 or gc["threads"].nunique() > 1
             data, labels, cols = [], [], []
             for _, c in gc.iterrows():
-                mask = True
-                for k in CELL_KEYS:
-                    mask = mask & (measured[k].astype(str) == str(c[k]))
-                data.append(measured.loc[mask, "wall_ms"].to_numpy())
+                key = tuple(str(c[k]) for k in CELL_KEYS)
+                data.append(by_cell[key] if key in by_cell else np.array([]))
                 labels.append(_short_label(c, multi_l))
                 cols.append(colors[str(c["variant"])])
             ax.boxplot(data, showfliers=False, widths=0.55)
             ax.set_xticks(range(1, len(labels) + 1), labels)
             for i, (vals, col) in enumerate(zip(data, cols), start=1):
+                if len(vals) > MAX_STRIP_POINTS:   # keep the SVG small: evenly spaced order statistics
+                    vals = np.sort(vals)[np.linspace(0, len(vals) - 1, MAX_STRIP_POINTS).astype(int)]
                 jitter = [i + ((j * 0.6180339) % 1 - 0.5) * 0.3 for j in range(len(vals))]
                 ax.scatter(jitter, vals, s=10, color=col, alpha=0.75, zorder=3)
             tag = " [EMULATED]" if gc["emulated"].any() else ""
