@@ -31,6 +31,7 @@ BYTES_PER_MB = 1_000_000          # model sizes in MB (10^6 bytes), like file ma
 KIB_PER_MIB = 1024                # memory (VmHWM) in MiB
 REFERENCE_VARIANT = "fp32"
 QUANTIZED_VARIANTS = ("dynamic", "fp16", "int8")
+MAX_PLOT_WIDTH_IN = 18.0         # inches; wider sweeps get narrower boxes
 MAX_STRIP_POINTS = 150           # points drawn per cell in the strip plot (SVG size)
 VARIANT_ORDER = ("fp32", "dynamic", "fp16", "int8")
 FORMATS = ("terminal", "markdown", "csv", "json", "html")
@@ -468,7 +469,7 @@ h1{font-size:1.5em} h2{font-size:1.2em;margin-top:1.6em}
 table{border-collapse:collapse;font-size:12px;margin:8px 0}
 th,td{border:1px solid #ccc;padding:2px 5px;text-align:right;white-space:nowrap}
 th{background:#f0f0f0} td.l{text-align:left} tr.warn td{background:#fff8e1}
-ul.warnings li{margin:2px 0} .scroll{overflow-x:auto} .const{color:#444} .plot{margin:10px 0} .foot{color:#666;font-size:12px}
+ul.warnings li{margin:2px 0} .scroll{overflow-x:auto} .const{color:#444} .plot{margin:10px 0} .plot svg{max-width:100%;height:auto} .foot{color:#666;font-size:12px}
 """
 
 
@@ -485,10 +486,12 @@ def _variant_colors(variants: list[str]) -> dict[str, str]:
     return {v: palette[i % len(palette)] for i, v in enumerate(ordered)}
 
 
-def _short_label(c: Any, varying_length: bool) -> str:
+def _short_label(c: Any, group: pd.DataFrame) -> str:
+    """Variant, plus whichever of max length / context window / threads varies within the panel."""
     s = str(c["variant"])
-    if varying_length:
-        s += f"\nL{c['max_length']}"
+    for col, prefix in (("max_length", "L"), ("context_window_words", "cw"), ("threads", "t")):
+        if group[col].nunique(dropna=False) > 1:
+            s += f"\n{prefix}{c[col]}"
     return s
 
 
@@ -509,17 +512,16 @@ def plot_svgs(report: Report, df: pd.DataFrame) -> list[tuple[str, str]]:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "harness", "font.size": 9}):
         # 1. latency distribution per variant (box + strip), one panel per device x model x export
         groups = list(cells.groupby(["device_alias", "model_source", "export"], sort=False))
-        widths = [max(2.0, 0.8 * len(gc)) for _, gc in groups]
-        fig = Figure(figsize=(max(6.0, sum(widths) + 1.2 * len(groups)), 4.6))
-        axes = fig.subplots(1, len(groups), squeeze=False, gridspec_kw={"width_ratios": widths})[0]
+        # panels stacked vertically, so many cells never make the page scroll sideways
+        most = max(len(gc) for _, gc in groups)
+        fig = Figure(figsize=(min(MAX_PLOT_WIDTH_IN, max(6.0, 0.7 * most + 1.5)), 3.6 * len(groups) + 0.6))
+        axes = fig.subplots(len(groups), 1, squeeze=False)[:, 0]
         for ax, ((dev, model, export), gc) in zip(axes, groups):
-            multi_l = gc["max_length"].nunique() > 1 or gc["context_window_words"].nunique() > 1 \
-                or gc["threads"].nunique() > 1
             data, labels, cols = [], [], []
             for _, c in gc.iterrows():
                 key = tuple(str(c[k]) for k in CELL_KEYS)
                 data.append(by_cell[key] if key in by_cell else np.array([]))
-                labels.append(_short_label(c, multi_l))
+                labels.append(_short_label(c, gc))
                 cols.append(colors[str(c["variant"])])
             ax.boxplot(data, showfliers=False, widths=0.55)
             ax.set_xticks(range(1, len(labels) + 1), labels)
@@ -530,10 +532,11 @@ def plot_svgs(report: Report, df: pd.DataFrame) -> list[tuple[str, str]]:
                 ax.scatter(jitter, vals, s=10, color=col, alpha=0.75, zorder=3)
             tag = " [EMULATED]" if gc["emulated"].any() else ""
             tag += " [SYNTHETIC]" if gc["synthetic"].any() else ""
-            ax.set_title(f"{dev} · {export}\n{model}{tag}", fontsize=8)
+            ax.set_title(f"{dev} · {model} · {export}{tag}", fontsize=9)
             ax.set_ylabel("wall time per generation (ms)")
             ax.grid(axis="y", alpha=0.3)
         fig.suptitle("Latency distribution per variant (measured samples)")
+        fig.tight_layout()
         out.append(("Latency distribution per variant", _svg(fig)))
 
         # 2. latency vs model size
