@@ -1,0 +1,41 @@
+package dev.harness.benchmark.core
+
+/**
+ * The names of the app contract (docs/app-contract.md, version 1).
+ *
+ * tests/test_contract_examples.py parses these `const val` lines and compares them with
+ * harness/contract.py, so keep one constant per line in the form `const val NAME = value`.
+ */
+object Contract {
+    const val CONTRACT_VERSION = 1
+    const val APP_PACKAGE = "dev.harness.benchmark"
+    const val APP_ACTIVITY = ".BenchmarkActivity"
+    const val LOG_TAG = "HarnessBench"
+    const val EXTRA_SPEC_PATH = "spec_path"
+    const val EXTRA_RUN_ID = "run_id"
+
+    /** Subdirectory of Context.getExternalFilesDir(null): /sdcard/Android/data/<package>/files/results. */
+    const val RESULT_SUBDIR = "results"
+    const val RUN_ID_PATTERN = "^[A-Za-z0-9_.-]{1,96}$"
+    const val SHA256_PATTERN = "^[0-9a-f]{64}$"
+
+    const val EXPORT_ONESHOT = "oneshot"
+    const val EXPORT_PREFILL_DECODE = "prefill_decode"
+    const val SIGNATURE_ONESHOT = "serving_default"
+    const val INPUT_PROMPT = "prompt"
+    const val OUTPUT_TEXT = "text"
+    const val OUTPUT_TOKEN_COUNT = "token_count"
+    const val OUTPUT_PROMPT_TOKEN_COUNT = "prompt_token_count"
+
+    const val RUNTIME = "android-tflite"
+    const val DELEGATE_CPU = "cpu"
+
+    const val PHASE_WARMUP = "warmup"
+    const val PHASE_MEASURED = "measured"
+    const val STATUS_OK = "ok"
+    const val STATUS_ERROR = "error"
+
+    private val RUN_ID_RE = Regex(RUN_ID_PATTERN)
+
+    fun isValidRunId(runId: String?): Boolean = runId != null && RUN_ID_RE.matches(runId)
+}

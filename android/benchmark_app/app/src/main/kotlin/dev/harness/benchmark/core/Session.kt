@@ -1,0 +1,178 @@
+package dev.harness.benchmark.core
+
+import java.io.Closeable
+import java.io.File
+
+/** What one interpreter call gave: its monotonic duration and the model's outputs. */
+class EngineOutput(
+    val wallNanos: Long,
+    val text: String,
+    val tokenCount: Int?,
+    val promptTokenCount: Int?
+)
+
+/** A loaded model. [generate] times the interpreter call alone (nothing else inside the clock). */
+interface Engine : Closeable {
+    val threadsUsed: Int
+    val delegateUsed: String
+    fun generate(prompt: String): EngineOutput
+}
+
+/** Everything the session needs from Android; the JVM tests give a fake one. */
+interface Platform {
+    fun log(line: String)
+    fun monotonicNanos(): Long
+    fun epochMillis(): Long
+    fun thermalStatus(): Int?
+    fun batteryTempC(): Double?
+    fun memory(): MemoryInfo
+    fun app(): AppInfo
+    fun device(): DeviceInfo
+    fun resultDir(): File
+
+    /** Loads [modelFile] with the Flex delegate (TF Select + TF Text ops) for [spec]; throws on failure. */
+    fun openEngine(spec: Spec, modelFile: File): Engine
+}
+
+class Outcome(val runId: String?, val status: String, val error: String?, val resultFile: File?)
+
+/** A failure with a message meant for the result's one-line `error`. */
+class BenchmarkFailure(message: String) : Exception(message)
+
+/**
+ * One run of the contract (docs/app-contract.md section 3), with no Android dependency:
+ * start line, spec, model check and load, warmup and measured generations, atomic result, done line.
+ * Any failure after the start line still writes a result with status "error" and logs the done line;
+ * generations finished before the failure are kept.
+ */
+class BenchmarkSession(private val platform: Platform) {
+
+    fun run(specPath: String?, runId: String?): Outcome {
+        if (!Contract.isValidRunId(runId)) {
+            // No safe file name and no id the host could be waiting for: say so and stop.
+            platform.log("HARNESS_ERROR missing or invalid extra ${Contract.EXTRA_RUN_ID}; expected ${Contract.RUN_ID_PATTERN}")
+            return Outcome(null, Contract.STATUS_ERROR, "missing or invalid run_id", null)
+        }
+        val rid = runId!!
+        platform.log(LogLines.start(rid))
+        val startedAt = Timestamps.iso(platform.epochMillis())
+        val resultDir = platform.resultDir()
+        ResultWriter.resultFile(resultDir, rid).delete() // never leave a stale result for this id
+
+        var model = ModelInfo("", null, null)
+        var loadMs: Double? = null
+        var threadsUsed: Int? = null
+        var delegateUsed: String? = null
+        var memory: MemoryInfo? = null
+        val generations = ArrayList<Generation>()
+        var error: String? = null
+        var engine: Engine? = null
+        try {
+            if (specPath == null || specPath.length == 0) throw BenchmarkFailure("missing extra ${Contract.EXTRA_SPEC_PATH}")
+            val specFile = File(specPath)
+            if (!specFile.isFile) throw BenchmarkFailure("spec file not found: $specPath")
+            val text = try {
+                specFile.readText(Charsets.UTF_8)
+            } catch (e: Exception) {
+                throw BenchmarkFailure("cannot read spec file $specPath: ${e.message}")
+            }
+            val spec = SpecParser.parse(text)
+            model = ModelInfo(spec.modelPath, null, null)
+            if (spec.runId != rid) throw BenchmarkFailure("spec run_id ${spec.runId} differs from the launch extra run_id $rid")
+            if (spec.export != Contract.EXPORT_ONESHOT) {
+                throw BenchmarkFailure("export ${spec.export} is not supported by this app version; use export oneshot")
+            }
+            val modelFile = File(spec.modelPath)
+            if (!modelFile.isFile) throw BenchmarkFailure("model not found: ${spec.modelPath}")
+            if (!modelFile.canRead()) throw BenchmarkFailure("model not readable by the app: ${spec.modelPath}")
+            model = ModelInfo(spec.modelPath, null, modelFile.length())
+            val sha = Sha256.hex(modelFile)
+            model = ModelInfo(spec.modelPath, sha, modelFile.length())
+            if (sha != spec.modelSha256) {
+                throw BenchmarkFailure("model sha256 mismatch: spec says ${spec.modelSha256}, the file on the device has $sha")
+            }
+
+            val t0 = platform.monotonicNanos()
+            val e = try {
+                platform.openEngine(spec, modelFile)
+            } catch (t: Throwable) {
+                throw BenchmarkFailure("model failed to load: ${describe(t)}")
+            }
+            engine = e
+            loadMs = (platform.monotonicNanos() - t0) / 1.0e6
+            threadsUsed = e.threadsUsed
+            delegateUsed = e.delegateUsed
+
+            runPhase(rid, spec, e, Contract.PHASE_WARMUP, spec.warmupRuns, generations)
+            runPhase(rid, spec, e, Contract.PHASE_MEASURED, spec.measuredRuns, generations)
+        } catch (e: BenchmarkFailure) {
+            error = e.message
+        } catch (e: SpecException) {
+            error = e.message
+        } catch (t: Throwable) {
+            error = describe(t)
+        } finally {
+            memory = safeMemory()
+            try {
+                engine?.close()
+            } catch (t: Throwable) {
+                platform.log("HARNESS_WARN closing the interpreter failed: ${describe(t)}")
+            }
+        }
+
+        val status = if (error == null) Contract.STATUS_OK else Contract.STATUS_ERROR
+        val oneLineError = if (error == null) null else oneLine(error)
+        var resultFile: File? = null
+        var finalStatus = status
+        try {
+            val result = BenchmarkResult(
+                rid, status, oneLineError, platform.app(), platform.device(), model, loadMs,
+                threadsUsed, delegateUsed, memory ?: MemoryInfo(null, null), generations, startedAt,
+                Timestamps.iso(platform.epochMillis())
+            )
+            resultFile = ResultWriter.writeAtomic(resultDir, rid, result.toJsonString())
+        } catch (t: Throwable) {
+            platform.log("HARNESS_ERROR run_id=$rid cannot write the result: ${describe(t)}")
+            finalStatus = Contract.STATUS_ERROR
+        }
+        if (oneLineError != null) platform.log("HARNESS_ERROR run_id=$rid $oneLineError")
+        platform.log(LogLines.done(rid, finalStatus))
+        return Outcome(rid, finalStatus, oneLineError, resultFile)
+    }
+
+    private fun runPhase(rid: String, spec: Spec, engine: Engine, phase: String, total: Int, out: MutableList<Generation>) {
+        for (k in 0 until total) {
+            val promptIndex = k % spec.prompts.size
+            val prompt = ContextWindow.apply(spec.prompts[promptIndex], spec.contextWindowWords)
+            val thermalBefore = platform.thermalStatus()
+            val batteryBefore = platform.batteryTempC()
+            val o = try {
+                engine.generate(prompt)
+            } catch (t: Throwable) {
+                throw BenchmarkFailure("generation failed ($phase #$k): ${describe(t)}")
+            }
+            val wallMs = o.wallNanos / 1.0e6
+            out.add(
+                Generation(
+                    phase, k, promptIndex, prompt, wallMs, o.text, o.tokenCount, o.promptTokenCount,
+                    thermalBefore, platform.thermalStatus(), batteryBefore, platform.batteryTempC()
+                )
+            )
+            platform.log(LogLines.progress(rid, phase, k, total, wallMs))
+        }
+    }
+
+    private fun safeMemory(): MemoryInfo = try {
+        platform.memory()
+    } catch (t: Throwable) {
+        MemoryInfo(null, null)
+    }
+
+    companion object {
+        fun describe(t: Throwable): String {
+            val msg = t.message
+            val name = t.javaClass.simpleName
+            return oneLine(if (msg.isNullOrEmpty()) name else "$name: $msg")
+        }
+    }
+}

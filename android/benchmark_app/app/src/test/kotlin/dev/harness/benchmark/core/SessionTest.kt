@@ -1,0 +1,200 @@
+package dev.harness.benchmark.core
+
+import org.json.JSONObject
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNotNull
+import org.junit.Assert.assertNull
+import org.junit.Assert.assertTrue
+import org.junit.Test
+import java.io.File
+
+/** The whole contract flow with a fake platform and engine: what the activity does, minus Android. */
+class SessionTest {
+    private val work = tempDir("harness-work")
+    private val results = File(work, "results")
+    private val modelBytes = "not really a tflite model".toByteArray()
+    private val modelFile = File(work, "models/m.tflite").also {
+        it.parentFile.mkdirs()
+        it.writeBytes(modelBytes)
+    }
+    private val modelSha = Sha256.hex(modelFile)
+
+    private fun spec(runId: String, change: (JSONObject) -> Unit = {}): String {
+        val o = Examples.json("spec-oneshot.json")
+        o.put("run_id", runId)
+        o.put("model_path", modelFile.path)
+        o.put("model_sha256", modelSha)
+        o.put("context_window_words", 3)
+        change(o)
+        val f = File(work, "specs/$runId.json")
+        f.parentFile.mkdirs()
+        f.writeText(o.toString())
+        return f.path
+    }
+
+    private fun echoEngine(): FakeEngine = FakeEngine({ p -> EngineOutput(6_712_250_000L, "$p and then some", 100, 6) })
+
+    private fun result(outcome: Outcome): JSONObject {
+        val f = outcome.resultFile
+        assertNotNull("a result file was written", f)
+        val text = f!!.readText()
+        jvmTestOutputDir()?.let { File(it, f.name).writeText(text) }
+        assertFalse(File(results, f.name + ".tmp").exists())
+        return JSONObject(text)
+    }
+
+    @Test
+    fun okRunCyclesPromptsAppliesWindowAndLogs() {
+        val engine = echoEngine()
+        val platform = FakePlatform(results) { _, _ -> engine }
+        val out = BenchmarkSession(platform).run(spec("jvm-ok"), "jvm-ok")
+        assertEquals("ok", out.status)
+        val r = result(out)
+        assertEquals("ok", r.getString("status"))
+        assertTrue(r.isNull("error"))
+        assertEquals("jvm-ok", r.getString("run_id"))
+        assertEquals(modelSha, r.getJSONObject("model").getString("sha256"))
+        assertEquals(modelBytes.size.toLong(), r.getJSONObject("model").getLong("size_bytes"))
+        assertEquals(250.0, r.getDouble("load_ms"), 1e-6)
+        assertEquals(4, r.getInt("threads_used"))
+        assertEquals("cpu", r.getString("delegate_used"))
+        val gens = r.getJSONArray("generations")
+        assertEquals(4, gens.length())
+        val phases = (0 until 4).map { gens.getJSONObject(it).getString("phase") }
+        assertEquals(listOf("warmup", "measured", "measured", "measured"), phases)
+        val promptIdx = (0 until 4).map { gens.getJSONObject(it).getInt("prompt_index") }
+        assertEquals(listOf(0, 0, 1, 0), promptIdx)
+        val idx = (0 until 4).map { gens.getJSONObject(it).getInt("index") }
+        assertEquals(listOf(0, 0, 1, 2), idx)
+        val second = gens.getJSONObject(2)
+        assertEquals("— or don't.", second.getString("prompt_used"))
+        assertEquals("— or don't. and then some", second.getString("output_text"))
+        assertEquals(6712.25, second.getDouble("wall_ms"), 1e-9)
+        assertEquals(100, second.getInt("token_count"))
+        assertEquals(6, second.getInt("prompt_token_count"))
+        assertEquals(listOf("to Yosemite was", "to Yosemite was", "— or don't.", "to Yosemite was"), engine.prompts)
+        assertTrue(engine.closed)
+
+        assertEquals(LogLines.start("jvm-ok"), platform.lines.first())
+        assertEquals(LogLines.done("jvm-ok", "ok"), platform.lines.last())
+        val progress = platform.lines.filter { it.startsWith("HARNESS_PROGRESS") }
+        assertEquals(
+            listOf(
+                "HARNESS_PROGRESS run_id=jvm-ok phase=warmup index=0 total=1 wall_ms=6712.250",
+                "HARNESS_PROGRESS run_id=jvm-ok phase=measured index=0 total=3 wall_ms=6712.250",
+                "HARNESS_PROGRESS run_id=jvm-ok phase=measured index=1 total=3 wall_ms=6712.250",
+                "HARNESS_PROGRESS run_id=jvm-ok phase=measured index=2 total=3 wall_ms=6712.250"
+            ),
+            progress
+        )
+    }
+
+    @Test
+    fun badSpecGivesAnErrorResultAndNoEngine() {
+        val platform = FakePlatform(results) { _, _ -> throw AssertionError("must not load") }
+        val out = BenchmarkSession(platform).run(spec("jvm-bad-spec") { it.put("contract_version", 2) }, "jvm-bad-spec")
+        assertEquals("error", out.status)
+        val r = result(out)
+        assertTrue(r.getString("error").contains("contract_version"))
+        assertEquals(0, r.getJSONArray("generations").length())
+        assertTrue(r.isNull("load_ms"))
+        assertEquals(LogLines.done("jvm-bad-spec", "error"), platform.lines.last())
+    }
+
+    @Test
+    fun missingSpecFileAndMissingExtra() {
+        val platform = FakePlatform(results) { _, _ -> echoEngine() }
+        val r1 = result(BenchmarkSession(platform).run(File(work, "nope.json").path, "jvm-no-spec"))
+        assertTrue(r1.getString("error").contains("spec file not found"))
+        val r2 = result(BenchmarkSession(platform).run(null, "jvm-no-extra"))
+        assertTrue(r2.getString("error").contains("spec_path"))
+    }
+
+    @Test
+    fun missingModel() {
+        val platform = FakePlatform(results) { _, _ -> echoEngine() }
+        val out = BenchmarkSession(platform).run(spec("jvm-no-model") { it.put("model_path", "/nonexistent/m.tflite") }, "jvm-no-model")
+        val r = result(out)
+        assertTrue(r.getString("error").startsWith("model not found"))
+        assertEquals("/nonexistent/m.tflite", r.getJSONObject("model").getString("path"))
+    }
+
+    @Test
+    fun shaMismatch() {
+        val platform = FakePlatform(results) { _, _ -> echoEngine() }
+        val out = BenchmarkSession(platform).run(spec("jvm-sha") { it.put("model_sha256", "0".repeat(64)) }, "jvm-sha")
+        val r = result(out)
+        assertTrue(r.getString("error").contains("sha256 mismatch"))
+        assertEquals(modelSha, r.getJSONObject("model").getString("sha256"))
+    }
+
+    @Test
+    fun loadFailureIsReported() {
+        val platform = FakePlatform(results) { _, _ ->
+            throw IllegalArgumentException("Internal error: Cannot create interpreter: Select TensorFlow op(s)\nare not supported")
+        }
+        val out = BenchmarkSession(platform).run(spec("jvm-load"), "jvm-load")
+        val r = result(out)
+        assertEquals("error", r.getString("status"))
+        assertEquals(
+            "model failed to load: IllegalArgumentException: Internal error: Cannot create interpreter: Select TensorFlow op(s) are not supported",
+            r.getString("error")
+        )
+        assertTrue(r.isNull("load_ms"))
+    }
+
+    @Test
+    fun failureMidRunKeepsFinishedGenerations() {
+        var n = 0
+        val engine = FakeEngine({ p ->
+            n += 1
+            if (n == 3) throw IllegalStateException("native crash stand-in")
+            EngineOutput(1_000_000L, p, null, null)
+        })
+        val platform = FakePlatform(results) { _, _ -> engine }
+        val out = BenchmarkSession(platform).run(spec("jvm-mid"), "jvm-mid")
+        val r = result(out)
+        assertEquals("error", r.getString("status"))
+        assertTrue(r.getString("error"), r.getString("error").contains("generation failed (measured #1)"))
+        assertEquals(2, r.getJSONArray("generations").length())
+        assertTrue(r.getJSONArray("generations").getJSONObject(1).isNull("token_count"))
+        assertTrue(engine.closed)
+    }
+
+    @Test
+    fun prefillDecodeIsRefusedPlainly() {
+        val platform = FakePlatform(results) { _, _ -> echoEngine() }
+        val out = BenchmarkSession(platform).run(spec("jvm-pd") {
+            it.put("export", "prefill_decode")
+            it.put("prompt_token_ids", org.json.JSONArray().put(org.json.JSONArray().put(1)).put(org.json.JSONArray().put(2)))
+        }, "jvm-pd")
+        assertTrue(result(out).getString("error").contains("prefill_decode is not supported by this app version"))
+    }
+
+    @Test
+    fun runIdMismatch() {
+        val platform = FakePlatform(results) { _, _ -> echoEngine() }
+        val out = BenchmarkSession(platform).run(spec("jvm-other"), "jvm-launch")
+        assertEquals("jvm-launch", result(out).getString("run_id"))
+        assertTrue(out.error!!.contains("differs"))
+    }
+
+    @Test
+    fun invalidRunIdWritesNothing() {
+        val platform = FakePlatform(results) { _, _ -> echoEngine() }
+        val out = BenchmarkSession(platform).run(spec("jvm-x"), "a;rm -rf /")
+        assertNull(out.resultFile)
+        assertEquals("error", out.status)
+        assertFalse(platform.lines.any { it.startsWith("HARNESS_START") || it.startsWith("HARNESS_DONE") })
+    }
+
+    @Test
+    fun staleResultIsRemovedBeforeTheRun() {
+        results.mkdirs()
+        File(results, "jvm-stale.json").writeText("{\"stale\": true}")
+        val platform = FakePlatform(results) { _, _ -> throw IllegalStateException("no") }
+        val r = result(BenchmarkSession(platform).run(spec("jvm-stale"), "jvm-stale"))
+        assertFalse(r.has("stale"))
+    }
+}

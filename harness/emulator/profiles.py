@@ -1,0 +1,116 @@
+"""Device profiles: the system properties and hardware figures of the phones we emulate.
+
+Values follow what the real devices report (``adb shell getprop``), so code that keys on
+``ro.product.model`` or ``ro.build.fingerprint`` sees a plausible phone. Every profile
+also sets ``ro.harness.emulated=1``: results taken on an emulated device must say so.
+"""
+from __future__ import annotations
+
+import hashlib
+import types
+
+from harness.errors import UserError
+
+_COMMON = {
+    "ro.harness.emulated": "1",
+    "ro.build.tags": "release-keys",
+    "ro.product.locale": "en-US",
+    "persist.sys.timezone": "Etc/UTC",
+    "ro.debuggable": "0",
+    "ro.secure": "1",
+    "sys.boot_completed": "1",
+    "dev.bootcomplete": "1",
+    "init.svc.adbd": "running",
+    "ro.product.cpu.abilist": "arm64-v8a,armeabi-v7a,armeabi",
+}
+
+_PROFILES: dict[str, dict] = {
+    "pixel7": {
+        "props": {
+            "ro.product.brand": "google",
+            "ro.product.manufacturer": "Google",
+            "ro.product.model": "Pixel 7",
+            "ro.product.name": "panther",
+            "ro.product.device": "panther",
+            "ro.product.board": "panther",
+            "ro.hardware": "panther",
+            "ro.build.fingerprint": "google/panther/panther:14/AP2A.240805.005/12025142:user/release-keys",
+            "ro.build.version.release": "14",
+            "ro.build.version.sdk": "34",
+            "ro.build.id": "AP2A.240805.005",
+            "ro.build.type": "user",
+            "ro.product.cpu.abi": "arm64-v8a",
+            "ro.soc.manufacturer": "Google",
+            "ro.soc.model": "GS201",
+        },
+        "mem_total_kb": 7_849_712,
+        "storage_bytes": 128 * 10**9,
+        "cpus": 8,
+    },
+    "pixel8": {
+        "props": {
+            "ro.product.brand": "google",
+            "ro.product.manufacturer": "Google",
+            "ro.product.model": "Pixel 8",
+            "ro.product.name": "shiba",
+            "ro.product.device": "shiba",
+            "ro.product.board": "shiba",
+            "ro.hardware": "shiba",
+            "ro.build.fingerprint": "google/shiba/shiba:14/AP2A.240905.003/12231197:user/release-keys",
+            "ro.build.version.release": "14",
+            "ro.build.version.sdk": "34",
+            "ro.build.id": "AP2A.240905.003",
+            "ro.build.type": "user",
+            "ro.product.cpu.abi": "arm64-v8a",
+            "ro.soc.manufacturer": "Google",
+            "ro.soc.model": "Tensor G3",
+        },
+        "mem_total_kb": 7_784_436,
+        "storage_bytes": 128 * 10**9,
+        "cpus": 9,
+    },
+    "emulator-x86_64": {
+        "props": {
+            "ro.product.brand": "google",
+            "ro.product.manufacturer": "Google",
+            "ro.product.model": "sdk_gphone64_x86_64",
+            "ro.product.name": "sdk_gphone64_x86_64",
+            "ro.product.device": "emu64x",
+            "ro.product.board": "goldfish_x86_64",
+            "ro.hardware": "ranchu",
+            "ro.build.fingerprint": "google/sdk_gphone64_x86_64/emu64x:14/UE1A.230829.036.A1/11228894:userdebug/dev-keys",
+            "ro.build.version.release": "14",
+            "ro.build.version.sdk": "34",
+            "ro.build.id": "UE1A.230829.036.A1",
+            "ro.build.type": "userdebug",
+            "ro.build.tags": "dev-keys",
+            "ro.debuggable": "1",
+            "ro.product.cpu.abi": "x86_64",
+            "ro.product.cpu.abilist": "x86_64,arm64-v8a",
+            "ro.soc.manufacturer": "AOSP",
+            "ro.soc.model": "ranchu",
+            "ro.kernel.qemu": "1",
+        },
+        "mem_total_kb": 2_014_852,
+        "storage_bytes": 6 * 10**9,
+        "cpus": 4,
+    },
+}
+
+PROFILE_NAMES = tuple(_PROFILES)
+DEFAULT_PROFILE = "pixel7"
+
+
+def load_profile(name: str, device_name: str) -> types.SimpleNamespace:
+    """A profile's properties (with a serial number derived from ``device_name``) and figures."""
+    if name not in _PROFILES:
+        raise UserError(f"unknown emulator profile {name!r}; known: {', '.join(PROFILE_NAMES)}")
+    spec = _PROFILES[name]
+    props = dict(_COMMON)
+    props.update(spec["props"])
+    serial = "EMU" + hashlib.sha256(device_name.encode()).hexdigest()[:9].upper()
+    props["ro.serialno"] = serial
+    props["ro.boot.serialno"] = serial
+    props["ro.harness.profile"] = name
+    return types.SimpleNamespace(name=name, props=props, mem_total_kb=spec["mem_total_kb"],
+                                 storage_bytes=spec["storage_bytes"], cpus=spec["cpus"])

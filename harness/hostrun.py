@@ -1,0 +1,192 @@
+"""The host reference runner: executes an app-contract spec with TensorFlow's interpreter.
+
+It is the app of the ``host`` device and of the emulated device's benchmark app, so
+both produce exactly the result file a phone's app does (docs/app-contract.md). Run it
+as a separate process — the interpreter, Flex delegate and TF Text ops then live and die
+with the measurement, and its peak memory is the model's, not the orchestrator's:
+
+    python -m harness.hostrun --spec S.json --model M.tflite --result R.json \
+        [--device-json D.json] [--app-json A.json]
+
+It prints the contract's progress lines on stdout while it runs, writes the result
+atomically, and exits 0 whenever it wrote a result (even one of status ``error``).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from harness import contract  # noqa: E402
+from harness.results import write_json_atomic  # noqa: E402
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def host_fingerprint() -> str:
+    """A stable identity of this host: OS, machine, CPU model, core count."""
+    cpu = cpu_model()
+    return f"host/{platform.system()}/{platform.machine()}/{cpu}/{os.cpu_count()}cpu"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _vm_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _default_app() -> dict:
+    return {"package": "harness.hostrun", "version_name": _version("harness"), "version_code": 0,
+            "runtime": "host-tensorflow-interpreter", "tflite_version": _version("tensorflow")}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class _Oneshot:
+    """The runbook's string graph: one invoke generates the whole sequence."""
+
+    def __init__(self, interpreter):
+        self.runner = interpreter.get_signature_runner("serving_default")
+
+    def generate(self, prompt: str, _spec: dict, _i: int) -> dict:
+        import numpy as np
+
+        feed = np.array(prompt.encode("utf-8"))   # bytes: a str array silently feeds a wrong prompt
+        t0 = time.perf_counter_ns()
+        out = self.runner(prompt=feed)
+        wall_ms = (time.perf_counter_ns() - t0) / 1e6
+        text = out["text"]
+        text = text.item() if hasattr(text, "item") else text
+        rec = {"wall_ms": wall_ms,
+               "output_text": text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text),
+               "token_count": int(out["token_count"]) if "token_count" in out else None,
+               "prompt_token_count": int(out["prompt_token_count"]) if "prompt_token_count" in out else None}
+        return rec
+
+
+def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) -> dict:
+    """Execute ``spec`` against the model at ``model_path``; return a contract result."""
+    result = {
+        "contract_version": contract.CONTRACT_VERSION,
+        "run_id": str(spec.get("run_id", "unknown")) if isinstance(spec, dict) else "unknown",
+        "status": "ok", "error": None, "app": app, "device": device,
+        "model": {"path": str(spec.get("model_path", model_path)) if isinstance(spec, dict) else str(model_path),
+                  "sha256": None, "size_bytes": None},
+        "load_ms": None, "threads_used": None, "delegate_used": None,
+        "memory": {"vmhwm_kb": None, "pss_kb": None},
+        "generations": [], "started_at": _now(), "finished_at": "",
+    }
+    run_id = result["run_id"]
+    try:
+        contract.validate_spec(spec)
+        if not model_path.is_file():
+            raise RuntimeError(f"model not found: {spec['model_path']}")
+        data = model_path.read_bytes()
+        result["model"]["sha256"] = hashlib.sha256(data).hexdigest()
+        result["model"]["size_bytes"] = len(data)
+        del data
+        if result["model"]["sha256"] != spec["model_sha256"]:
+            raise RuntimeError(f"model sha256 {result['model']['sha256'][:12]} does not match the "
+                               f"spec's {spec['model_sha256'][:12]}")
+        _import_runtime()   # imports are not load time
+        t0 = time.perf_counter_ns()
+        interpreter = _load(model_path, spec["threads"])
+        if spec["export"] == "oneshot":
+            gen = _Oneshot(interpreter)
+        else:
+            from harness.decode_export import PrefillDecodeRunner
+
+            gen = PrefillDecodeRunner(interpreter, spec["max_length"])
+        result["load_ms"] = (time.perf_counter_ns() - t0) / 1e6
+        result["threads_used"] = spec["threads"]
+        result["delegate_used"] = "cpu"
+        prompts = spec["prompts"]
+        for phase, total in (("warmup", spec["warmup_runs"]), ("measured", spec["measured_runs"])):
+            for i in range(total):
+                pi = i % len(prompts)
+                used = contract.apply_context_window(prompts[pi], spec["context_window_words"])
+                rec = {"phase": phase, "index": i, "prompt_index": pi, "prompt_used": used}
+                rec.update(gen.generate(used, spec, pi))
+                rec.update(thermal_status_before=None, thermal_status_after=None,
+                           battery_temp_c_before=None, battery_temp_c_after=None)
+                result["generations"].append(rec)
+                emit(contract.progress_line(run_id, phase, i, total, rec["wall_ms"]))
+    except Exception as e:  # the contract: every failure becomes a result of status error
+        msg = str(e).strip().splitlines()
+        result["status"] = "error"
+        result["error"] = f"{type(e).__name__}: {msg[-1] if msg else ''}"[:1000]
+    result["memory"]["vmhwm_kb"] = _vm_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["finished_at"] = _now()
+    return result
+
+
+def _import_runtime() -> None:
+    import tensorflow_text  # noqa: F401
+    from tensorflow.lite.python import interpreter  # noqa: F401
+
+
+def _load(model_path: Path, threads: int):
+    import tensorflow_text as tf_text
+    from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+
+    interpreter = InterpreterWithCustomOps(
+        model_path=str(model_path), num_threads=threads,
+        custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m harness.hostrun", description=__doc__.split("\n\n")[0])
+    p.add_argument("--spec", required=True, type=Path)
+    p.add_argument("--model", required=True, type=Path)
+    p.add_argument("--result", required=True, type=Path)
+    p.add_argument("--device-json", type=Path)
+    p.add_argument("--app-json", type=Path)
+    args = p.parse_args(argv)
+    device = (json.loads(args.device_json.read_text()) if args.device_json else
+              {"fingerprint": host_fingerprint(), "model": cpu_model(), "emulated": False})
+    app = json.loads(args.app_json.read_text()) if args.app_json else _default_app()
+    app = {**_default_app(), **app}
+    try:
+        spec = json.loads(args.spec.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        spec = {"run_id": "unknown", "_load_error": str(e)}
+    result = run_spec(spec, args.model, device, app, emit=lambda line: print(line, flush=True))
+    write_json_atomic(args.result, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
