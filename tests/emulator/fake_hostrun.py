@@ -1,0 +1,58 @@
+"""A stand-in for ``python -m harness.hostrun`` with the same CLI, for fast app-path tests.
+
+It reads the spec, prints one contract progress line per generation (sleeping
+``--sleep`` seconds before each), and writes a schema-valid result atomically; it
+needs no TensorFlow, so fault tests (crash, drop mid-run, force-stop) stay fast.
+"""
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from harness import contract  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--sleep", type=float, default=0.0)
+    p.add_argument("--spec", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--result", required=True)
+    p.add_argument("--device-json")
+    p.add_argument("--app-json")
+    a = p.parse_args()
+    spec = json.load(open(a.spec))
+    device = json.load(open(a.device_json))
+    app = json.load(open(a.app_json))
+    app["tflite_version"] = "fake"
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    gens = []
+    for phase, n in (("warmup", spec["warmup_runs"]), ("measured", spec["measured_runs"])):
+        for i in range(n):
+            time.sleep(a.sleep)
+            prompt = spec["prompts"][i % len(spec["prompts"])]
+            gens.append({"phase": phase, "index": i, "prompt_index": i % len(spec["prompts"]),
+                         "prompt_used": contract.apply_context_window(prompt, spec["context_window_words"]),
+                         "wall_ms": 1.5, "output_text": prompt + " ok", "token_count": 3, "prompt_token_count": 2,
+                         "thermal_status_before": None, "thermal_status_after": None,
+                         "battery_temp_c_before": None, "battery_temp_c_after": None})
+            print(contract.progress_line(spec["run_id"], phase, i, n, 1.5), flush=True)
+    doc = {"contract_version": 1, "run_id": spec["run_id"], "status": "ok", "error": None, "app": app,
+           "device": device, "model": {"path": spec["model_path"], "sha256": spec["model_sha256"],
+                                       "size_bytes": os.path.getsize(a.model)},
+           "load_ms": 1.0, "threads_used": spec["threads"], "delegate_used": "cpu",
+           "memory": {"vmhwm_kb": 1, "pss_kb": None}, "generations": gens, "started_at": now,
+           "finished_at": now}
+    tmp = a.result + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f)
+    os.replace(tmp, a.result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
