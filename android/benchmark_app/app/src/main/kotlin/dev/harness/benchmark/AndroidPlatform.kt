@@ -1,0 +1,108 @@
+package dev.harness.benchmark
+
+import android.content.Context
+import android.content.Intent
+import android.content.IntentFilter
+import android.os.BatteryManager
+import android.os.Build
+import android.os.Debug
+import android.os.PowerManager
+import android.os.SystemClock
+import android.util.Log
+import dev.harness.benchmark.core.AppInfo
+import dev.harness.benchmark.core.Contract
+import dev.harness.benchmark.core.DeviceInfo
+import dev.harness.benchmark.core.Engine
+import dev.harness.benchmark.core.MemoryInfo
+import dev.harness.benchmark.core.Platform
+import dev.harness.benchmark.core.ProcStatus
+import dev.harness.benchmark.core.Spec
+import java.io.File
+
+/** The session's view of the phone: logcat, clocks, thermal and battery state, memory, storage. */
+class AndroidPlatform(private val context: Context) : Platform {
+    private val power = context.getSystemService(Context.POWER_SERVICE) as PowerManager?
+
+    override fun log(line: String) {
+        if (line.startsWith("HARNESS_ERROR")) Log.e(Contract.LOG_TAG, line) else Log.i(Contract.LOG_TAG, line)
+    }
+
+    override fun monotonicNanos(): Long = SystemClock.elapsedRealtimeNanos()
+
+    override fun epochMillis(): Long = System.currentTimeMillis()
+
+    /** PowerManager.THERMAL_STATUS_* (0 none .. 6 shutdown); null before API 29. */
+    override fun thermalStatus(): Int? {
+        if (Build.VERSION.SDK_INT < Build.VERSION_CODES.Q || power == null) return null
+        val s = power.currentThermalStatus
+        logHeadroom(s)
+        return if (s in 0..6) s else null
+    }
+
+    /**
+     * Thermal headroom (API 30+) has no field in result schema v1, so it goes to logcat only,
+     * as `HARNESS_THERMAL status=<s> headroom=<h>`, for people reading a run's log.
+     */
+    private fun logHeadroom(status: Int) {
+        if (Build.VERSION.SDK_INT < Build.VERSION_CODES.R || power == null) return
+        val h = try {
+            power.getThermalHeadroom(0)
+        } catch (t: Throwable) {
+            Float.NaN
+        }
+        if (!h.isNaN()) Log.d(Contract.LOG_TAG, "HARNESS_THERMAL status=$status headroom=$h")
+    }
+
+    /** Battery temperature in °C from the sticky ACTION_BATTERY_CHANGED intent (tenths of a degree). */
+    override fun batteryTempC(): Double? {
+        val i: Intent? = try {
+            context.registerReceiver(null, IntentFilter(Intent.ACTION_BATTERY_CHANGED))
+        } catch (t: Throwable) {
+            null
+        }
+        if (i == null) return null
+        val tenths = i.getIntExtra(BatteryManager.EXTRA_TEMPERATURE, Int.MIN_VALUE)
+        return if (tenths == Int.MIN_VALUE) null else tenths / 10.0
+    }
+
+    override fun memory(): MemoryInfo {
+        val hwm = try {
+            ProcStatus.vmHwmKb(File("/proc/self/status").readText())
+        } catch (t: Throwable) {
+            null
+        }
+        val pss = try {
+            Debug.getPss()
+        } catch (t: Throwable) {
+            0L
+        }
+        return MemoryInfo(hwm, if (pss > 0) pss else null)
+    }
+
+    override fun app(): AppInfo = AppInfo(
+        BuildConfig.APPLICATION_ID, BuildConfig.VERSION_NAME, BuildConfig.VERSION_CODE,
+        Contract.RUNTIME, TfliteEngine.runtimeVersion()
+    )
+
+    override fun device(): DeviceInfo = DeviceInfo(Build.FINGERPRINT ?: "", Build.MODEL ?: "", isEmulator())
+
+    private fun isEmulator(): Boolean {
+        val fp = Build.FINGERPRINT ?: ""
+        val hw = Build.HARDWARE ?: ""
+        val product = Build.PRODUCT ?: ""
+        return fp.startsWith("generic") || fp.contains("emulator") || fp.contains("sdk_gphone") ||
+            hw == "goldfish" || hw == "ranchu" || product.startsWith("sdk") || product.contains("emulator")
+    }
+
+    /** getExternalFilesDir(null)/results: /sdcard/Android/data/dev.harness.benchmark/files/results. */
+    override fun resultDir(): File {
+        val base = context.getExternalFilesDir(null) ?: File(context.filesDir, "external-unavailable")
+        return File(base, Contract.RESULT_SUBDIR)
+    }
+
+    override fun openEngine(spec: Spec, modelFile: File): Engine {
+        val e = TfliteEngine.open(modelFile, spec.threads)
+        log("HARNESS_INFO run_id=${spec.runId} flex_delegate=${e.flexDelegate} tflite=${TfliteEngine.runtimeVersion()} abi=${Build.SUPPORTED_ABIS.firstOrNull()}")
+        return e
+    }
+}
