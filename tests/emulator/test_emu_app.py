@@ -136,3 +136,14 @@ def test_pm_install_with_sidecar_upgrades(emulated_device):
                        "/data/local/tmp/app.apk.json")
     r = d.shell("pm install -r /data/local/tmp/app.apk")
     assert r.returncode == 1 and b"INSTALL_FAILED_VERSION_DOWNGRADE" in r.stdout
+
+
+@pytest.mark.timeout(120)
+def test_real_host_runner_reports_a_broken_model_as_error(emulated_device, tmp_path):
+    """The default runner is the real ``python -m harness.hostrun``: a garbage model gives status error."""
+    _launch(emulated_device, "real-1", measured=1)
+    text = _wait_done(emulated_device, "real-1", timeout=100)
+    assert contract.find_done(text, "real-1") == "error"
+    doc = json.loads(emulated_device.device.sync.read_text(contract.result_device_path("real-1")))
+    contract.validate_result(doc)
+    assert doc["device"]["emulated"] is True and doc["status"] == "error"
