@@ -29,19 +29,19 @@ class BenchmarkActivity : Activity() {
         val specPath = intent?.getStringExtra(Contract.EXTRA_SPEC_PATH)
         val runId = intent?.getStringExtra(Contract.EXTRA_RUN_ID)
         val platform = AndroidPlatform(applicationContext)
-        val t = Thread({
+        val thread = Thread({
             Process.setThreadPriority(Process.THREAD_PRIORITY_DEFAULT)
             try {
                 BenchmarkSession(platform).run(specPath, runId)
-            } catch (t: Throwable) {
+            } catch (err: Throwable) {
                 // BenchmarkSession catches everything itself; this is the last line of defence.
-                Log.e(Contract.LOG_TAG, "HARNESS_ERROR unexpected: $t")
+                Log.e(Contract.LOG_TAG, "HARNESS_ERROR unexpected: $err")
             } finally {
                 runOnUiThread { finishAndRemoveTask() }
             }
         }, "harness-benchmark")
-        worker = t
-        t.start()
+        worker = thread
+        thread.start()
     }
 
     override fun onDestroy() {
