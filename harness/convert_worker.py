@@ -122,6 +122,14 @@ def cmd_convert(args) -> dict:
     tmp = args.out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(flatbuffer)
+    if args.export == "prefill_decode":   # weights silently missing is a failure (FINDINGS §6)
+        from harness import decode_export
+
+        try:
+            decode_export.check_converted(tmp, args.saved_model)
+        except Exception:
+            os.remove(tmp)
+            raise
     os.replace(tmp, args.out)
     return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
 

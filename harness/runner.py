@@ -229,6 +229,16 @@ def to_samples(generations: list[dict], max_length: int) -> list[dict]:
     return out
 
 
+def _with_text(samples: list[dict], token_ids) -> list[dict]:
+    """prefill_decode apps return token ids only: the host detokenizes them into output_text."""
+    detokenize = getattr(token_ids, "detokenize", None)
+    if detokenize is not None:
+        for s in samples:
+            if s.get("output_token_ids") and not s.get("output_text"):
+                s["output_text"] = detokenize(s["output_token_ids"])
+    return samples
+
+
 @dataclass
 class Job:
     """One device's share of the run."""
@@ -308,7 +318,7 @@ def _measure(dev: Device, describe: dict, plan: Plan, cell: Cell, model: Convert
                    "prompts_source": plan.prompts_source},
         "load_ms": result["load_ms"], "memory": result["memory"],
         "env_before": env_before, "env_after": env_after,
-        "samples": to_samples(result["generations"], cell.max_length),
+        "samples": _with_text(to_samples(result["generations"], cell.max_length), job.token_ids),
         "drift": None,
     }
 

@@ -82,7 +82,8 @@ def configure(converter, variant: str, representative_prompts: list[str] | None 
         else:
             from harness import decode_export
 
-            representative_dataset = decode_export.representative_dataset(prompts)
+            representative_dataset = decode_export.representative_dataset(
+                prompts, getattr(converter, "saved_model_dir", None))
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + base_ops[1:]
         return

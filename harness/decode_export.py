@@ -1,0 +1,360 @@
+"""The prefill/decode export: time to first token and per-token decode speed.
+
+The one-shot string graph runs the whole greedy loop in one invoke, so time to first
+token is not observable there (FINDINGS §4). This export has two signatures over the
+same weights, builtin TFLite ops only (FINDINGS §6):
+
+``prefill``
+    inputs ``token_ids`` int32 [1, L] (the prompt, start token included, padded with
+    anything — positions >= ``prompt_length`` are causally masked and later
+    overwritten) and ``prompt_length`` int32 scalar. Outputs ``logits`` float32
+    [1, vocab] (the next-token logits after the last prompt token) and, stateless only,
+    ``cache`` float32 [layers, 2, L, heads, head_dim].
+``decode``
+    inputs ``token_id`` int32 [1, 1] (the token at position ``index``), ``index`` int32
+    scalar and, stateless only, ``cache``. Outputs ``logits`` [1, vocab] (next-token
+    logits after position ``index``) and, stateless only, the updated ``cache``.
+
+Stateful (``stateful=True``): the cache lives in a variable that ``prefill`` assigns
+and ``decode`` updates in place (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE with a
+CALL_ONCE init subgraph), so no cache crosses the interpreter boundary per step.
+
+The computation is keras-hub's ``GPT2CausalLM.call_with_cache``, with the 6-D cache of
+keras-hub reshaped to 5-D (batch 1 dropped): keras-hub's ``cache[:, i, ...]`` is a 6-D
+strided slice, which builtin TFLite cannot take.
+
+Greedy decoding through these signatures gives the tokens of the one-shot graph's
+``generate_step`` (same prompt packing, same positions, generation to max length).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+from harness.errors import ConversionError
+
+SIGNATURE_KEYS = ("prefill", "decode")
+# Exported weights must hold at least this share of the model's parameter bytes in the
+# converted file (a quantized variant holds ~1/4 of fp32; a model whose weights went
+# missing holds ~0, FINDINGS §6).
+MIN_WEIGHT_SHARE_OF_PARAMS = 0.2
+CALIBRATION_FILE = "harness_calibration.json"
+
+
+# --------------------------------------------------------------------------- export
+
+def _forward(backbone, token_ids, cache, index):
+    """``call_with_cache`` on a 5-D cache [layers, 2, L, heads, head_dim]; returns (hidden, cache)."""
+    import tensorflow as tf
+
+    tokens = backbone.token_embedding(token_ids)
+    positions = backbone.position_embedding(tokens, start_index=index)
+    x = backbone.embeddings_add((tokens, positions))
+    layer_caches = tf.unstack(cache, axis=0)
+    new_caches = []
+    for layer, layer_cache in zip(backbone.transformer_layers, layer_caches):
+        x, next_cache = layer(x, self_attention_cache=layer_cache[None],
+                              self_attention_cache_update_index=index)
+        new_caches.append(next_cache[0])
+    return backbone.layer_norm(x), tf.stack(new_caches, axis=0)
+
+
+def cache_shape(backbone, max_length: int) -> list[int]:
+    return [backbone.num_layers, 2, max_length, backbone.num_heads,
+            backbone.hidden_dim // backbone.num_heads]
+
+
+def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
+    """Write a SavedModel with ``prefill`` and ``decode`` signatures to ``out_dir``.
+
+    keras' ExportArchive tracks the model's variables, so the converter freezes the
+    weights (a plain tf.Module silently loses them, FINDINGS §6).
+    """
+    import keras
+    import tensorflow as tf
+
+    backbone = causal_lm.backbone
+    L = int(max_length)
+    shape = cache_shape(backbone, L)
+    dtype = "float32"
+
+    def last_logits(hidden, position):
+        h = tf.gather(hidden, tf.reshape(position, [1]), axis=1)        # [1, 1, hidden]
+        logits = backbone.token_embedding(h, reverse=True)            # [1, 1, vocab]
+        return tf.reshape(tf.cast(logits, tf.float32), [1, -1])
+
+    tok_spec = tf.TensorSpec([1, L], tf.int32, name="token_ids")
+    len_spec = tf.TensorSpec([], tf.int32, name="prompt_length")
+    one_spec = tf.TensorSpec([1, 1], tf.int32, name="token_id")
+    idx_spec = tf.TensorSpec([], tf.int32, name="index")
+    cache_spec = tf.TensorSpec(shape, tf.float32, name="cache")
+
+    archive = keras.export.ExportArchive()
+    archive.track(backbone)   # not causal_lm: its tokenizer tables would need TF Text ops
+    if stateful:
+        holder = keras.layers.Layer(name="kv_cache_holder")
+        holder.cache = holder.add_weight(shape=shape, initializer="zeros", trainable=False,
+                                         dtype=dtype, name="kv_cache")
+        holder.built = True
+        archive.track(holder)
+        cache_var = holder.cache
+
+        def prefill(token_ids, prompt_length):
+            # Prefill writes all L positions, so the previous cache's values never matter.
+            hidden, cache = _forward(backbone, token_ids, cache_var.value, 0)
+            cache_var.assign(cache)
+            return {"logits": last_logits(hidden, prompt_length - 1)}
+
+        def decode(token_id, index):
+            hidden, cache = _forward(backbone, token_id, cache_var.value, index)
+            cache_var.assign(cache)
+            return {"logits": last_logits(hidden, 0)}
+
+        archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
+        archive.add_endpoint("decode", decode, input_signature=[one_spec, idx_spec])
+    else:
+        def prefill(token_ids, prompt_length):
+            hidden, cache = _forward(backbone, token_ids, tf.zeros(shape, dtype), 0)
+            return {"logits": last_logits(hidden, prompt_length - 1), "cache": cache}
+
+        def decode(token_id, index, cache):
+            hidden, cache = _forward(backbone, token_id, cache, index)
+            return {"logits": last_logits(hidden, 0), "cache": cache}
+
+        archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
+        archive.add_endpoint("decode", decode, input_signature=[one_spec, idx_spec, cache_spec])
+    archive.write_out(str(out_dir), verbose=False)
+    meta = {"max_length": L, "stateful": bool(stateful), "cache_shape": shape,
+            "parameters": int(causal_lm.count_params()),
+            "vocabulary_size": int(backbone.vocabulary_size)}
+    # Token ids of the calibration prompts, for int8 calibration in the convert worker
+    # (which has no tokenizer).
+    try:
+        from harness.convert import calibration_prompts
+
+        tok = causal_lm.preprocessor.tokenizer
+        meta["calibration"] = {p: _tokenize_with(tok, p) for p in calibration_prompts()}
+    except Exception:  # noqa: BLE001 -- calibration falls back to byte ids
+        meta["calibration"] = {}
+    (Path(out_dir) / CALIBRATION_FILE).write_text(json.dumps(meta))
+
+
+def check_weights_present(model_path, parameters: int | None = None) -> None:
+    """Raise ConversionError when a converted prefill/decode model lacks its weights.
+
+    The silent failure of FINDINGS §6: conversion succeeds but the file holds
+    VAR_HANDLE/READ_VARIABLE ops with no values. The census then shows (almost) no
+    constant weight bytes. ``parameters`` (the Keras model's count) sets the bar at
+    MIN_WEIGHT_SHARE_OF_PARAMS × 4 bytes per parameter; without it, 1 KB.
+    """
+    from harness.census import census
+
+    cen = census(Path(model_path))
+    need = MIN_WEIGHT_SHARE_OF_PARAMS * 4 * parameters if parameters else 1024
+    if cen.weight_bytes < need:
+        raise ConversionError(
+            f"{model_path}: the converted model holds {cen.weight_bytes:,} bytes of weights, "
+            f"expected at least {int(need):,} for {parameters or '?'} parameters — the weights went "
+            "missing in conversion (variables not frozen; see FINDINGS §6)")
+    missing = set(SIGNATURE_KEYS) - set(cen.signatures)
+    if cen.signatures and missing:
+        raise ConversionError(f"{model_path}: signatures {sorted(missing)} missing (has {cen.signatures})")
+
+
+def check_converted(model_path, saved_model_dir) -> None:
+    """The convert worker's check on a prefill/decode conversion (parameters from the export)."""
+    meta_path = Path(saved_model_dir) / CALIBRATION_FILE
+    parameters = json.loads(meta_path.read_text()).get("parameters") if meta_path.is_file() else None
+    check_weights_present(model_path, parameters)
+
+
+def representative_dataset(prompts: list[str], saved_model_dir=None,
+                           decode_steps: int = 8) -> Callable:
+    """Int8 calibration data for the two-signature model, as TF 2.18's calibrator takes it.
+
+    The calibrator accepts ``(signature_key, {input name: array})`` tuples and prepares
+    each signature on its first sample (tensorflow/lite/python/optimize/calibrator.py).
+    Prompts are tokenized with the ids the export stored beside the SavedModel (bytes
+    mod vocabulary as a fallback); caches for ``decode`` come from running the float
+    SavedModel itself, so decode is calibrated on real cache values.
+    """
+    import numpy as np
+
+    prompts = list(prompts)
+
+    def gen():
+        import tensorflow as tf
+
+        if saved_model_dir is None:
+            raise ConversionError("int8 calibration of prefill_decode needs the SavedModel directory")
+        meta = json.loads((Path(saved_model_dir) / CALIBRATION_FILE).read_text())
+        L, vocab, stateful = meta["max_length"], meta["vocabulary_size"], meta["stateful"]
+        loaded = tf.saved_model.load(str(saved_model_dir))
+        pre, dec = loaded.signatures["prefill"], loaded.signatures["decode"]
+        for p in prompts:
+            ids = meta["calibration"].get(p) or [vocab - 1] + [b % vocab for b in p.encode("utf-8")]
+            ids = ids[:L - 1]
+            n = len(ids)
+            token_ids = np.zeros([1, L], np.int32)
+            token_ids[0, :n] = ids
+            feed = {"token_ids": token_ids, "prompt_length": np.array(n, np.int32)}
+            yield "prefill", feed
+            out = pre(**{k: tf.constant(v) for k, v in feed.items()})
+            cache = out.get("cache")
+            token = int(np.argmax(out["logits"].numpy()[0]))
+            for index in range(n, min(L - 1, n + decode_steps)):
+                feed = {"token_id": np.array([[token]], np.int32), "index": np.array(index, np.int32)}
+                if not stateful:
+                    feed["cache"] = cache.numpy()
+                yield "decode", feed
+                out = dec(**{k: tf.constant(v) for k, v in feed.items()})
+                cache = out.get("cache")
+                token = int(np.argmax(out["logits"].numpy()[0]))
+
+    return gen
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+def _tokenize_with(tokenizer, text: str) -> list[int]:
+    """Tokens as the one-shot graph's ``generate_preprocess`` packs them: start token + text."""
+    ids = tokenizer(text)
+    ids = ids.numpy().tolist() if hasattr(ids, "numpy") else list(ids)
+    return [int(tokenizer.start_token_id)] + [int(i) for i in ids]
+
+
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(source):
+    """The model's own GPT-2 tokenizer, without building the model (cached per source)."""
+    import keras_hub
+
+    from harness import models
+
+    if source.kind == "synthetic":
+        cfg = models.SYNTHETIC_SHAPES[source.name]
+        vocab, merges = (models._gpt2_vocabulary() if cfg["tokenizer"] == "gpt2"
+                         else models._bytes_vocabulary())
+        return keras_hub.models.GPT2Tokenizer(vocabulary=vocab, merges=merges)
+    return keras_hub.models.GPT2Tokenizer.from_preset(source.name)
+
+
+class PromptTokenIds:
+    """``(cell, prompts) -> [[id, ...], ...]``: each prompt after the cell's context window,
+    tokenized with the model's tokenizer, start token included. Also detokenizes."""
+
+    def __init__(self, source):
+        self.source = source
+        self._memo: dict[str, list[int]] = {}
+
+    @property
+    def tokenizer(self):
+        return load_tokenizer(self.source)
+
+    def encode(self, text: str) -> list[int]:
+        if text not in self._memo:
+            self._memo[text] = _tokenize_with(self.tokenizer, text)
+        return list(self._memo[text])
+
+    def __call__(self, cell, prompts: list[str]) -> list[list[int]]:
+        from harness.contract import apply_context_window
+
+        return [self.encode(apply_context_window(p, cell.context_window)) for p in prompts]
+
+    def detokenize(self, ids: list[int]) -> str:
+        """Text of ``ids`` as the one-shot graph's detokenizer gives it (start token included)."""
+        out = self.tokenizer.detokenize([list(ids)])
+        out = out.numpy() if hasattr(out, "numpy") else out
+        v = out[0] if isinstance(out, (list, tuple)) or getattr(out, "ndim", 0) else out
+        v = v.item() if hasattr(v, "item") else v
+        return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def prompt_token_ids_fn(source) -> PromptTokenIds:
+    return PromptTokenIds(source)
+
+
+# --------------------------------------------------------------------------- running
+
+class PrefillDecodeRunner:
+    """Greedy generation on the ``prefill``/``decode`` signature runners of one interpreter.
+
+    Times each interpreter call alone (perf_counter_ns around the signature runner call:
+    input copy, invoke, output copy); ``wall_ms`` spans the whole generation including
+    the host-side argmax between steps.
+    """
+
+    def __init__(self, interpreter, max_length: int):
+        import numpy as np
+
+        self.np = np
+        self.max_length = int(max_length)
+        self.prefill = interpreter.get_signature_runner("prefill")
+        self.decode = interpreter.get_signature_runner("decode")
+        self.stateful = "cache" not in self.decode.get_input_details()
+        dets = self.prefill.get_input_details()
+        self.L = int(dets["token_ids"]["shape"][1])
+        if self.L != self.max_length:
+            raise ValueError(f"model max length {self.L} != spec max length {self.max_length}")
+
+    def run(self, ids: list[int], *, forced: list[int] | None = None, keep_logits: bool = False) -> dict:
+        """Greedy from ``ids`` to max length; with ``forced``, feed those tokens instead
+        of the argmax (teacher forcing) while still recording the model's own argmax."""
+        np = self.np
+        L = self.L
+        ids = [int(i) for i in ids][:L]
+        n = len(ids)
+        token_ids = np.zeros([1, L], np.int32)
+        token_ids[0, :n] = ids
+        out_ids = list(ids)
+        argmaxes: list[int] = []
+        logits_seen = []
+        decode_ns: list[int] = []
+        clock = time.perf_counter_ns
+        t_start = clock()
+        t0 = clock()
+        out = self.prefill(token_ids=token_ids, prompt_length=np.array(n, np.int32))
+        prefill_ns = clock() - t0
+        cache = out.get("cache")
+        for index in range(n, L):
+            logits = out["logits"]
+            nxt = int(np.argmax(logits[0]))
+            argmaxes.append(nxt)
+            if keep_logits:
+                logits_seen.append(np.array(logits[0], np.float64))
+            if forced is not None:
+                nxt = int(forced[index - n])
+            out_ids.append(nxt)
+            if index == L - 1:
+                break
+            feed = {"token_id": np.array([[nxt]], np.int32), "index": np.array(index, np.int32)}
+            if not self.stateful:
+                feed["cache"] = cache
+            t0 = clock()
+            out = self.decode(**feed)
+            decode_ns.append(clock() - t0)
+            cache = out.get("cache")
+        wall_ns = clock() - t_start
+        return {"wall_ns": wall_ns, "prefill_ns": prefill_ns, "decode_ns": decode_ns,
+                "output_token_ids": out_ids, "argmax": argmaxes, "logits": logits_seen,
+                "prompt_token_count": n}
+
+    def generate(self, prompt_used: str, spec: dict, prompt_index: int) -> dict:
+        r = self.run(spec["prompt_token_ids"][prompt_index])
+        return {"wall_ms": r["wall_ns"] / 1e6, "prefill_ms": r["prefill_ns"] / 1e6,
+                "decode_ms": [d / 1e6 for d in r["decode_ns"]],
+                "output_token_ids": r["output_token_ids"],
+                "token_count": len(r["output_token_ids"]),
+                "prompt_token_count": r["prompt_token_count"],
+                "output_text": ""}
+
+
+def load_interpreter(model_path, threads: int = 1):
+    """A plain TFLite interpreter (builtin ops only), tensors allocated."""
+    from tensorflow.lite.python.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+    interpreter.allocate_tensors()
+    return interpreter
