@@ -86,6 +86,10 @@ def run(args) -> int:
     for j in jobs:
         for e in j.errors:
             console.print(f"[red]error[/] {e}")
+    filled = sum(1 for b in rec.doc["blocks"] for s in b["samples"] if s.get("prompt_filled_output"))
+    if filled:
+        console.print(f"[yellow]warning[/] {filled} generation(s) had a prompt that filled the whole max "
+                      "length, so nothing was generated: lower --context-window or raise --max-length")
     failed_blocks = [b for b in rec.doc["blocks"] if b["status"] != "ok"]
     for b in failed_blocks:
         console.print(f"[red]failed block[/] {b['block_id']}: {b['error']}")

@@ -225,6 +225,8 @@ def to_samples(generations: list[dict], max_length: int) -> list[dict]:
         tc, pc = g.get("token_count"), g.get("prompt_token_count")
         s["tokens_generated"] = tc - pc if tc is not None and pc is not None else None
         s["stopped_early"] = bool(tc is not None and tc < max_length)
+        # The prompt (after the context window) already filled the output: nothing generated.
+        s["prompt_filled_output"] = bool(pc is not None and pc >= max_length)
         out.append(s)
     return out
 

@@ -1,0 +1,113 @@
+"""Conversion of synthetic:tiny: every variant converts, is what its name says, and is cached."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from harness import census, convert, models
+from harness.errors import ConversionError, UserError
+from model_fixtures import ALL_VARIANTS, TINY_MAX_LENGTH, tiny_models, harness_cache  # noqa: F401
+
+
+def test_every_variant_converts_with_a_report(tiny_models):
+    assert set(tiny_models) == set(ALL_VARIANTS)
+    for variant, c in tiny_models.items():
+        r = json.loads((c.path.parent / "conversion.json").read_text())
+        assert r["variant"] == variant and r["max_length"] == TINY_MAX_LENGTH
+        assert r["size_bytes"] == c.path.stat().st_size
+        assert r["sha256"] == convert.sha256_file(c.path)
+        assert r["synthetic"] is True
+        assert r["libraries"]["tensorflow"] == "2.18.1"
+        assert r["census"]["op_counts"]["builtin"] > 0
+        assert r["census"]["op_counts"]["flex"] > 0       # the tokenizer graph needs Flex
+        assert r["convert_wall_s"] > 0 and r["convert_peak_rss_mb"] > 100
+
+
+def test_variants_are_really_quantized(tiny_models):
+    share = {v: c.report["weight_share"] for v, c in tiny_models.items()}
+    assert share["fp32"] == {"float32": 1.0}
+    assert share["fp16"].get("float16", 0) == 1.0
+    assert share["dynamic"].get("int8", 0) > 0.25
+    assert share["int8"].get("int8", 0) > 0.9
+    sizes = {v: c.size_bytes for v, c in tiny_models.items()}
+    assert sizes["dynamic"] < sizes["fp32"] and sizes["fp16"] < sizes["fp32"] and sizes["int8"] < sizes["fp32"]
+    # Full integer: what stayed float is reported, with the quantize/dequantize ops around it.
+    cen = tiny_models["int8"].report["census"]
+    assert cen["quantize_ops"] > 0 and cen["dequantize_ops"] > 0
+    assert cen["float_ops"], "int8 must list the ops that stayed float"
+
+
+def test_census_reads_the_file_not_the_name(tiny_models):
+    cen = census.census(tiny_models["dynamic"].path)
+    assert cen.weight_bytes_by_dtype.get("int8", 0) > 0
+    assert "serving_default" in cen.signatures
+
+
+def test_a_variant_without_effect_is_refused():
+    fake = census.Census(weight_bytes_by_dtype={"float32": 1_000_000})
+    for variant in ("dynamic", "fp16", "int8"):
+        with pytest.raises(ConversionError, match="quantization had no effect"):
+            convert.check_quantized(variant, fake)
+    convert.check_quantized("fp32", fake)
+
+
+def test_repeat_conversion_is_a_cache_hit(tiny_models, harness_cache):
+    source = models.resolve("synthetic:tiny")
+    again = convert.convert(source, ALL_VARIANTS, TINY_MAX_LENGTH, cache=harness_cache,
+                            progress=lambda msg: pytest.fail(f"converted again: {msg}"))
+    assert all(c.cache_hit for c in again)
+    assert {c.variant: c.path for c in again} == {v: c.path for v, c in tiny_models.items()}
+
+
+def test_cache_key_depends_on_inputs():
+    s = models.resolve("synthetic:tiny")
+    keys = {convert.conversion_key(s, v, "oneshot", L) for v in ALL_VARIANTS for L in (32, 64)}
+    assert len(keys) == 8
+    assert convert.conversion_key(s, "fp32", "oneshot", 32) != convert.conversion_key(
+        models.resolve("synthetic:gpt2-base"), "fp32", "oneshot", 32)
+
+
+def test_generation_starts_from_the_whole_prompt(tiny_models):
+    """The prompt must be fed as bytes: a str array runs but generates from its first letter."""
+    import tensorflow_text as tf_text
+    from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+
+    it = InterpreterWithCustomOps(model_path=str(tiny_models["fp32"].path),
+                                  custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS)
+    out = it.get_signature_runner("serving_default")(prompt=np.array("the cat sat".encode()))
+    text = out["text"].item().decode("utf-8", "replace")
+    assert "the cat sat" in text
+    assert int(out["token_count"]) == TINY_MAX_LENGTH
+    assert 3 < int(out["prompt_token_count"]) < TINY_MAX_LENGTH
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("synthetic:huge", "unknown synthetic model"),
+    ("not-a-model", "unknown model"),
+    ("./no/such/dir", "no such preset directory"),
+])
+def test_bad_model_names(spec, message):
+    with pytest.raises(UserError, match=message):
+        models.resolve(spec)
+
+
+def test_max_length_beyond_the_model_is_a_user_error(harness_cache):
+    with pytest.raises(UserError, match="exceeds"):
+        convert.convert(models.resolve("synthetic:tiny"), ["fp32"], 100_000, cache=harness_cache)
+
+
+def test_preset_without_network_is_one_clear_line(monkeypatch):
+    """from_preset is really called; with no network it must end in a UserError naming alternatives."""
+    monkeypatch.setenv("KAGGLE_USERNAME", "nobody")
+    monkeypatch.setenv("KAGGLE_KEY", "0")
+    with pytest.raises(UserError) as e:
+        models.load(models.resolve("gpt2_base_en"))
+    assert "synthetic:tiny" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_gpt2_base_uses_the_real_gpt2_tokenizer():
+    vocab, merges = models._gpt2_vocabulary()
+    assert len(vocab) == 50257 and len(merges) == 50000
+    assert vocab["<|endoftext|>"] == 50256
