@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="start a device in the background and adb-connect it")
     common(start)
     start.add_argument("--name")
-    start.add_argument("--adb-port", type=int, default=5037)
+    start.add_argument("--adb-port", type=int, help="adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)")
     start.add_argument("--no-connect", action="store_true")
 
     serve = sub.add_parser("serve", help="run a device in the foreground (what start spawns)")
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             if not handles:
                 print("no emulators running")
             for h in handles:
-                print(f"{h.name}\t{h.serial}\t{h.profile}\tpid {h.pid}\tadb port {h.adb_port}")
+                print(h)
             return 0
     except UserError as e:
         print(f"harness: {e}", file=sys.stderr)

@@ -32,6 +32,14 @@ CONTROL_TIMEOUT_S = 10.0
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
 
+def default_adb_port() -> int:
+    """The adb server port adb itself would use: $ANDROID_ADB_SERVER_PORT, else 5037."""
+    try:
+        return int(os.environ.get("ANDROID_ADB_SERVER_PORT") or DEFAULT_ADB_PORT)
+    except ValueError:
+        raise UserError(f"ANDROID_ADB_SERVER_PORT is not a port: {os.environ['ANDROID_ADB_SERVER_PORT']!r}") from None
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
 
@@ -115,6 +123,9 @@ class EmulatorHandle:
     def drop_connections(self) -> int:
         return self.control("drop")["dropped"]
 
+    def __str__(self) -> str:
+        return f"{self.name}\t{self.serial}\t{self.profile}\tpid {self.pid}\tadb port {self.adb_port}"
+
     def alive(self) -> bool:
         return _pid_alive(self.pid)
 
@@ -141,17 +152,20 @@ def _pid_alive(pid: int) -> bool:
 
 
 def start_emulator(name: str | None = None, *, profile: str = DEFAULT_PROFILE, port: int | None = None,
-                   adb_port: int | None = DEFAULT_ADB_PORT, connect: bool = True,
+                   adb_port: int | None = None, connect: bool = True,
                    state_root: Path | str | None = None, faults: dict | None = None, state: dict | None = None,
                    app_version_code: int | None = contract.APP_VERSION_CODE,
                    app_version_name: str = contract.APP_VERSION_NAME, hostrun_cmd: list[str] | None = None,
                    env: dict[str, str] | None = None, timeout_s: float = START_TIMEOUT_S) -> EmulatorHandle:
     """Start an emulated device in the background and (by default) ``adb connect`` it.
 
-    ``app_version_code=None`` starts with the benchmark app not installed. ``env`` is
+    ``adb_port=None`` means $ANDROID_ADB_SERVER_PORT or 5037. ``app_version_code=None``
+    starts with the benchmark app not installed. ``env`` is
     the environment for the adb client and the device process (tests pass one with
     their own HOME). Raises UserError with the device log's tail if it does not come up.
     """
+    if adb_port is None:
+        adb_port = default_adb_port()
     if profile not in PROFILE_NAMES:
         raise UserError(f"unknown emulator profile {profile!r}; known: {', '.join(PROFILE_NAMES)}")
     root = emulators_root(state_root)
@@ -171,8 +185,7 @@ def start_emulator(name: str | None = None, *, profile: str = DEFAULT_PROFILE, p
             "--app-version-code", "none" if app_version_code is None else str(app_version_code)]
     if port is not None:
         argv += ["--port", str(port)]
-    if adb_port is not None:
-        argv += ["--adb-port", str(adb_port)]
+    argv += ["--adb-port", str(adb_port)]
     if faults:
         argv += ["--faults", json.dumps(faults)]
     if state:
@@ -202,7 +215,7 @@ def start_emulator(name: str | None = None, *, profile: str = DEFAULT_PROFILE, p
                             + (f" (exit status {proc.returncode})" if proc.returncode is not None else "")
                             + (": " + " | ".join(tail) if tail else ""))
         time.sleep(0.02)
-    if connect and adb_port is not None:
+    if connect:
         try:
             connect_adb(handle, adb_port, env=env, timeout_s=timeout_s)
         except UserError:
@@ -261,14 +274,13 @@ def _terminate(pid: int) -> None:
 
 def stop_emulator(name: str | None = None, *, all: bool = False, state_root: Path | str | None = None,
                   env: dict[str, str] | None = None, disconnect: bool = True) -> list[str]:
-    """Stop one emulator (or ``all``), ``adb disconnect`` it; returns the names stopped. Never raises
-    for a device that is already gone; raises UserError for an unknown name."""
+    """Stop one emulator (``name``), or every running one (``all=True`` or ``name=None``),
+    and ``adb disconnect`` it; returns the names stopped. Never raises for a device that is
+    already gone; raises UserError for an unknown name."""
     root = emulators_root(state_root)
-    if all:
+    if all or name is None:
         handles = list_emulators(state_root)
     else:
-        if not name:
-            raise UserError("name an emulator to stop, or pass --all")
         handle = _live_state(root / name)
         if handle is None:
             if (root / name).is_dir():
