@@ -34,7 +34,7 @@ class Device(Protocol):
     def app_info(self) -> dict | None: ...     # the benchmark app (package, version) or None
     def state(self) -> dict: ...               # thermal, battery, storage: around each block
     def wait_steady(self, on_wait: ProgressFn) -> dict: ...   # thermal gate; returns state
-    def deploy(self, models: list[Converted], progress: ProgressFn) -> None: ...
+    def deploy(self, models: list[Converted], progress: ProgressFn) -> dict: ...
     def run(self, spec: dict, model: Converted, on_progress: ProgressFn) -> dict: ...
     def close(self) -> None: ...
 
@@ -78,8 +78,8 @@ class HostDevice:
     def wait_steady(self, on_wait: ProgressFn) -> dict:
         return self.state()
 
-    def deploy(self, models: list[Converted], progress: ProgressFn) -> None:
-        return None   # the models are already on this machine
+    def deploy(self, models: list[Converted], progress: ProgressFn) -> dict:
+        return {"app_installed": False, "pushed": [], "pushed_bytes": 0, "already_there": len(models)}
 
     def run(self, spec: dict, model: Converted, on_progress: ProgressFn) -> dict:
         generations = spec["warmup_runs"] + spec["measured_runs"]

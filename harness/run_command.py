@@ -10,7 +10,7 @@ from harness.errors import UserError
 from harness.runner import Cell, Job, Plan, Recorder, cells, execute
 from harness.ui import Display, console
 
-DEFAULT_DEVICE = "host"
+DEFAULT_DEVICE = "emu-pixel7"
 
 
 def _plan_from_args(args, device_names: list[str]) -> Plan:

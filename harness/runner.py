@@ -177,6 +177,12 @@ class Recorder:
             self.doc["blocks"] = blocks
             self.save()
 
+    def note_deployment(self, alias: str, info: dict | None) -> None:
+        """Record what a deploy did (app installed, models pushed) — the proof that a second run pushed nothing."""
+        with self._lock:
+            self.doc.setdefault("deployments", []).append({"device": alias, "at": _now(), **(info or {})})
+            self.save()
+
     def finish(self, status: str) -> None:
         with self._lock:
             self.doc["status"] = status
@@ -258,7 +264,7 @@ def run_device(job: Job, plan: Plan, rec: Recorder, progress: Callable[[str, str
     dev = job.device
     done = rec.finished_ids()
     try:
-        dev.deploy(list(job.models.values()), lambda msg: progress(dev.alias, msg))
+        rec.note_deployment(dev.alias, dev.deploy(list(job.models.values()), lambda msg: progress(dev.alias, msg)))
     except DeviceError as e:
         job.errors.append(str(e))
         return
@@ -290,7 +296,7 @@ def run_device(job: Job, plan: Plan, rec: Recorder, progress: Callable[[str, str
                     recover = getattr(dev, "recover", None)
                     if recover is not None:
                         try:
-                            recover([model])
+                            rec.note_deployment(dev.alias, recover(list(job.models.values())))
                         except DeviceError as e2:
                             progress(dev.alias, f"recovery failed: {e2}")
 

@@ -55,7 +55,8 @@ class Display:
                     progress.advance(task)
                 else:
                     progress.update(task, description=message[:70])
-                    if "retry" in message or "fail" in message or "giving up" in message:
+                    if message.startswith(("models:", "installing", "cooling", "still thermal")) or \
+                            "retry" in message or "fail" in message or "giving up" in message:
                         progress.console.log(f"{alias}: {message}")
 
         with progress:

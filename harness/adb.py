@@ -1,0 +1,234 @@
+"""The only module that talks to adb: the real adb server, through adbutils.
+
+Every call has a timeout (a socket timeout on every read, so a device that hangs
+without closing its connection cannot hang the harness) and every failure raises
+``AdbCallError`` carrying the serial, the command, the exit status and the output.
+Commands are argv lists, each element quoted with ``shlex.quote`` for the device's
+shell; user text (prompts, file names) never travels on a command line at all — it
+goes in files pushed with the sync protocol.
+"""
+from __future__ import annotations
+
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import adbutils
+
+from harness.errors import DeviceError, UserError
+
+# Per read/write on an adb socket: a device silent this long is hung.
+SOCKET_TIMEOUT_S = 30.0
+SHELL_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_S = 10.0
+SERVER_START_TIMEOUT_S = 20.0
+PUSH_READ_BYTES = 64 * 1024
+
+
+class AdbCallError(DeviceError):
+    """An adb call failed: which device, what command, what came back."""
+
+    def __init__(self, serial: str, command: str, message: str, exit_status: int | None = None,
+                 output: str = ""):
+        detail = f"{command!r} failed: {message}"
+        if exit_status is not None:
+            detail += f" (exit {exit_status})"
+        if output.strip():
+            detail += f": {output.strip().splitlines()[-1][:200]}"
+        super().__init__(serial, detail)
+        self.serial, self.command, self.exit_status, self.output = serial, command, exit_status, output
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+
+
+def _adb_binary() -> str:
+    path = shutil.which("adb")
+    if not path:
+        raise UserError("adb is not installed; run scripts/setup.sh (it installs Debian's adb)")
+    return path
+
+
+def _server_up(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+class AdbServer:
+    """An adb server: local (started if not running) or remote (``adb_server: host:port``)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 5037):
+        self.host, self.port = host, port
+
+    @classmethod
+    def from_address(cls, address: str | None) -> "AdbServer":
+        if not address:
+            return cls()
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError(f"adb_server must be host:port, got {address!r}")
+        return cls(host, int(port))
+
+    @property
+    def local(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
+    def ensure_running(self) -> None:
+        if _server_up(self.host, self.port):
+            return
+        if not self.local:
+            raise UserError(f"no adb server answers at {self.host}:{self.port}")
+        proc = subprocess.run([_adb_binary(), "-P", str(self.port), "start-server"], capture_output=True,
+                              text=True, timeout=SERVER_START_TIMEOUT_S)
+        if proc.returncode != 0 or not _server_up(self.host, self.port):
+            raise UserError(f"could not start the adb server on port {self.port}: {proc.stderr.strip()}")
+
+    def client(self) -> adbutils.AdbClient:
+        self.ensure_running()
+        return adbutils.AdbClient(host=self.host, port=self.port, socket_timeout=SOCKET_TIMEOUT_S)
+
+    def connect(self, endpoint: str) -> str:
+        """``adb connect host:port`` (device labs, wireless debugging, emulated devices)."""
+        try:
+            answer = self.client().connect(endpoint, timeout=CONNECT_TIMEOUT_S)
+        except adbutils.AdbError as e:
+            raise AdbCallError(endpoint, f"connect {endpoint}", str(e) or type(e).__name__) from None
+        if "connected to" not in answer:
+            raise AdbCallError(endpoint, f"connect {endpoint}", answer)
+        return endpoint
+
+    def devices(self) -> list[tuple[str, str]]:
+        """(serial, state) of every device the server knows, offline ones included."""
+        try:
+            with self.client().make_connection(timeout=SOCKET_TIMEOUT_S) as c:
+                c.send_command("host:devices")
+                c.check_okay()
+                text = c.read_string_block()
+        except (adbutils.AdbError, OSError) as e:
+            raise UserError(f"adb server at {self.host}:{self.port}: {e}") from None
+        out = []
+        for line in text.splitlines():
+            if "\t" in line:
+                serial, state = line.split("\t", 1)
+                out.append((serial, state.strip()))
+        return out
+
+
+class Adb:
+    """One device, by serial, on one adb server."""
+
+    def __init__(self, server: AdbServer, serial: str):
+        self.server, self.serial = server, serial
+        self._device = None
+
+    def _dev(self):
+        if self._device is None:
+            self._device = self.server.client().device(serial=self.serial)
+        return self._device
+
+    def _fail(self, command: str, e: BaseException) -> AdbCallError:
+        self._device = None   # a new connection next time
+        if isinstance(e, (socket.timeout, TimeoutError, adbutils.AdbTimeout)):
+            return AdbCallError(self.serial, command, f"timed out after {SOCKET_TIMEOUT_S:.0f} s without an answer")
+        msg = str(e).strip() or "the connection to the device dropped"
+        return AdbCallError(self.serial, command, msg)
+
+    def state(self) -> str:
+        for serial, state in self.server.devices():
+            if serial == self.serial:
+                return state
+        return "absent"
+
+    def shell(self, argv: list[str], timeout_s: float = SHELL_TIMEOUT_S, check: bool = True) -> ShellResult:
+        """Run ``argv`` on the device (each element quoted), shell v2: exit status and stderr apart."""
+        command = shlex.join(argv)
+        try:
+            r = self._dev().shell2(command, timeout=timeout_s, v2=True)
+        except (adbutils.AdbError, OSError) as e:
+            raise self._fail(command, e) from None
+        result = ShellResult(r.returncode, r.stdout, r.stderr)
+        if check and result.exit_status != 0:
+            raise AdbCallError(self.serial, command, "non-zero exit", result.exit_status,
+                               result.stderr or result.stdout)
+        return result
+
+    def getprop(self, name: str) -> str:
+        return self.shell(["getprop", name]).stdout.strip()
+
+    def props(self) -> dict[str, str]:
+        """All properties (``getprop`` output ``[name]: [value]``)."""
+        out = {}
+        for line in self.shell(["getprop"]).stdout.splitlines():
+            if line.startswith("[") and "]: [" in line:
+                k, _, v = line.partition("]: [")
+                out[k[1:]] = v.rstrip("]")
+        return out
+
+    def push(self, local: Path, remote: str, on_bytes: Callable[[int], None] | None = None) -> None:
+        """Push a file through the sync protocol; ``on_bytes(n)`` is called as data goes out."""
+        command = f"push {local} {remote}"
+
+        class _Counting:
+            def __init__(self, f):
+                self.f = f
+
+            def read(self, n=-1):
+                data = self.f.read(min(n, PUSH_READ_BYTES) if n and n > 0 else PUSH_READ_BYTES)
+                if data and on_bytes:
+                    on_bytes(len(data))
+                return data
+
+            def close(self):
+                self.f.close()
+
+        try:
+            with open(local, "rb") as f:
+                self._dev().sync._push_file(_Counting(f), remote, 0o644)
+        except (adbutils.AdbError, OSError) as e:
+            raise self._fail(command, e) from None
+
+    def pull_bytes(self, remote: str) -> bytes:
+        try:
+            return self._dev().sync.read_bytes(remote)
+        except (adbutils.AdbError, OSError) as e:
+            raise self._fail(f"pull {remote}", e) from None
+
+    def stat_size(self, remote: str) -> int | None:
+        """Size of a remote file, or None when it does not exist."""
+        try:
+            info = self._dev().sync.stat(remote)
+        except (adbutils.AdbError, OSError) as e:
+            raise self._fail(f"stat {remote}", e) from None
+        return info.size if info.mode else None
+
+    def install(self, apk: Path) -> None:
+        """Push the APK and ``pm install -r`` it (what ``adb install`` does on old devices)."""
+        remote = f"/data/local/tmp/{apk.name}"
+        self.push(apk, remote)
+        self.shell(["pm", "install", "-r", remote], timeout_s=180)
+        self.shell(["rm", "-f", remote], check=False)
+
+    def wait_for_device(self, timeout_s: float) -> bool:
+        """Wait until the server lists the device as ``device`` again (after a drop)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if self.state() == "device":
+                    self._device = None
+                    return True
+            except UserError:
+                pass
+            time.sleep(0.3)
+        return False

@@ -1,0 +1,161 @@
+"""devices.yaml -> validated, frozen dataclasses. Unknown keys and wrong types are refused.
+
+Every mistake is one line naming the file and the key: ``devices.yaml: devices.pixel7.cooldown.ceiling:
+unknown key (known: thermal_ceiling, max_wait_s, poll_s)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness import contract
+from harness.errors import UserError
+
+THERMAL_STATUS_NAMES = ["none", "light", "moderate", "severe", "critical", "emergency", "shutdown"]
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """The thermal gate: before each block, wait until the device's thermal status is at or
+    below ``thermal_ceiling`` (0 none … 6 shutdown), polling every ``poll_s``, at most ``max_wait_s``."""
+
+    thermal_ceiling: int = 1
+    max_wait_s: float = 300.0
+    poll_s: float = 5.0
+    # After the wait, an optional fixed pause (seconds) before measuring.
+    settle_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Match:
+    """How an alias finds its device among the attached ones."""
+
+    serial: str | None = None          # exact serial, e.g. 37211FDJH0002B or emulator-5554
+    endpoint: str | None = None        # host:port, attached with `adb connect`
+    model: str | None = None           # ro.product.model, e.g. "Pixel 7"
+    device: str | None = None          # ro.product.device, e.g. panther
+
+
+@dataclass(frozen=True)
+class Emulated:
+    """An emulated device (harness.emulator) the harness starts itself when it is not running."""
+
+    profile: str = "pixel7"
+    port: int = 15037
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    alias: str
+    match: Match
+    emulated: Emulated | None = None
+    threads: int = 1
+    cooldown: Cooldown = field(default_factory=Cooldown)
+    work_dir: str = contract.DEFAULT_WORK_DIR
+    adb_server: str | None = None
+    apk: str | None = None             # path of the built APK to install (default: the build script's output)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    adb_server: str | None
+    devices: dict[str, DeviceConfig]
+
+    def get(self, alias: str) -> DeviceConfig:
+        if alias not in self.devices:
+            known = ", ".join(sorted(self.devices)) or "none"
+            raise UserError(f"{self.path}: no device alias {alias!r} (known: {known}, or 'host')")
+        return self.devices[alias]
+
+
+def _keys(where: str, value: Any, allowed: dict[str, type | tuple], path: Path) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"{path}: {where}: expected a mapping, got {type(value).__name__}")
+    for k, v in value.items():
+        if k not in allowed:
+            raise UserError(f"{path}: {where}.{k}: unknown key (known: {', '.join(allowed)})")
+        types = allowed[k]
+        ok = isinstance(v, types) and not (isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,)))
+        if v is not None and not ok:
+            want = "/".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+            raise UserError(f"{path}: {where}.{k}: expected {want}, got {type(v).__name__} {v!r}")
+    return value
+
+
+def _endpoint(where: str, value: str | None, path: Path) -> None:
+    if value is None:
+        return
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"{path}: {where}: expected host:port, got {value!r}")
+
+
+def parse(doc: Any, path: Path) -> Config:
+    top = _keys("(top)", doc, {"adb_server": str, "defaults": dict, "devices": dict}, path)
+    _endpoint("adb_server", top.get("adb_server"), path)
+    dev_keys = {"serial": str, "endpoint": str, "match": dict, "emulated": dict, "threads": int,
+                "cooldown": dict, "work_dir": str, "adb_server": str, "apk": str}
+    defaults = _keys("defaults", top.get("defaults"), {k: dev_keys[k] for k in
+                                                       ("threads", "cooldown", "work_dir")}, path)
+    devices = {}
+    for alias, body in (top.get("devices") or {}).items():
+        where = f"devices.{alias}"
+        if not isinstance(alias, str) or not alias or alias in ("host", "all") or "," in alias:
+            raise UserError(f"{path}: {where}: bad alias (reserved or contains a comma)")
+        body = _keys(where, body, dev_keys, path)
+        match = Match(**_keys(f"{where}.match", body.get("match"), {"model": str, "device": str}, path),
+                      serial=body.get("serial"), endpoint=body.get("endpoint"))
+        _endpoint(f"{where}.endpoint", match.endpoint, path)
+        _endpoint(f"{where}.adb_server", body.get("adb_server"), path)
+        emulated = None
+        if "emulated" in body:
+            em = _keys(f"{where}.emulated", body["emulated"], {"profile": str, "port": int, "name": str}, path)
+            emulated = Emulated(**em)
+            if not 1024 <= emulated.port <= 65535 or 5555 <= emulated.port <= 5585:
+                raise UserError(f"{path}: {where}.emulated.port: {emulated.port} must be 1024-65535 and "
+                                "outside 5555-5585 (the adb server probes those for emulators)")
+        if not any((match.serial, match.endpoint, match.model, match.device, emulated)):
+            raise UserError(f"{path}: {where}: say how to find it: serial, endpoint, match or emulated")
+        cd_keys = {"thermal_ceiling": int, "max_wait_s": (int, float), "poll_s": (int, float),
+                   "settle_s": (int, float)}
+        cd = {**_keys("defaults.cooldown", defaults.get("cooldown"), cd_keys, path),
+              **_keys(f"{where}.cooldown", body.get("cooldown"), cd_keys, path)}
+        cooldown = Cooldown(**cd)
+        if not 0 <= cooldown.thermal_ceiling <= 6:
+            raise UserError(f"{path}: {where}.cooldown.thermal_ceiling: must be 0..6 "
+                            f"({', '.join(f'{i} {n}' for i, n in enumerate(THERMAL_STATUS_NAMES))})")
+        threads = body.get("threads", defaults.get("threads", 1))
+        if threads < 1:
+            raise UserError(f"{path}: {where}.threads: must be at least 1")
+        work_dir = body.get("work_dir", defaults.get("work_dir", contract.DEFAULT_WORK_DIR))
+        if not work_dir.startswith("/") or any(c in work_dir for c in "'\"`$;&|\n\\ "):
+            raise UserError(f"{path}: {where}.work_dir: must be an absolute path of plain characters")
+        devices[alias] = DeviceConfig(alias=alias, match=match, emulated=emulated, threads=threads,
+                                      cooldown=cooldown, work_dir=work_dir.rstrip("/"),
+                                      adb_server=body.get("adb_server") or top.get("adb_server"),
+                                      apk=body.get("apk"))
+    return Config(path=path, adb_server=top.get("adb_server"), devices=devices)
+
+
+def load(path: Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such device configuration (see devices.yaml in the project root)") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    return parse(doc or {}, path)
