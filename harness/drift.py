@@ -1,0 +1,122 @@
+"""Quality drift of a quantized variant against fp32 of the same model and max length.
+
+Measured on the host, on the prefill/decode export (stateless), 1 thread:
+
+- **greedy token agreement**: both models decode greedily from the same prompt to max
+  length; ``token_agreement`` is the share of generated positions whose token ids are
+  equal (position by position, so after a first divergence later positions usually
+  disagree too); ``first_divergence`` is the earliest generated position (0 = the first
+  new token) where any prompt's two sequences differ, None when they never do.
+- **next-token distribution divergence**, teacher-forced: the variant is fed fp32's
+  greedy sequence, and at every generated position the two next-token distributions
+  (softmax of the logits, float64) are compared: ``mean_kl`` = mean KL(fp32 ‖ variant)
+  in nats, ``top1_agreement`` = share of positions with the same argmax.
+
+fp32 against itself (a second interpreter on the same file) gives exactly 0 KL and
+agreement 1.0: the interpreter is deterministic at a fixed thread count.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+
+REFERENCE = "fp32"
+
+
+def _log_softmax(x):
+    import numpy as np
+
+    x = np.asarray(x, np.float64)
+    m = x.max()
+    return x - m - np.log(np.exp(x - m).sum())
+
+
+def compare(ref_runner, var_runner, token_id_lists: list[list[int]]) -> dict:
+    """Drift of ``var_runner`` against ``ref_runner`` (both PrefillDecodeRunner) on these prompts."""
+    import numpy as np
+
+    agree = total = 0
+    first: int | None = None
+    per_prompt_first: list[int | None] = []
+    kl_sum = 0.0
+    top1 = positions = 0
+    for ids in token_id_lists:
+        ref = ref_runner.run(ids, keep_logits=True)
+        var = var_runner.run(ids)
+        n = ref["prompt_token_count"]
+        a, b = ref["output_token_ids"][n:], var["output_token_ids"][n:]
+        same = [x == y for x, y in zip(a, b)]
+        agree += sum(same)
+        total += len(same)
+        div = next((i for i, s in enumerate(same) if not s), None)
+        per_prompt_first.append(div)
+        if div is not None:
+            first = div if first is None else min(first, div)
+        forced = var_runner.run(ids, forced=a, keep_logits=True)
+        for lp, lq in zip(ref["logits"], forced["logits"]):
+            p_log, q_log = _log_softmax(lp), _log_softmax(lq)
+            kl_sum += float(np.sum(np.exp(p_log) * (p_log - q_log)))
+            top1 += int(np.argmax(lp) == np.argmax(lq))
+            positions += 1
+    return {
+        "reference": REFERENCE,
+        "token_agreement": agree / total if total else 1.0,
+        "first_divergence": first,
+        "first_divergence_per_prompt": per_prompt_first,
+        "mean_kl": kl_sum / positions if positions else 0.0,
+        "top1_agreement": top1 / positions if positions else 1.0,
+        "prompts": len(token_id_lists),
+        "positions": positions,
+        "generated_positions": total,
+        "export": "prefill_decode",
+        "threads": 1,
+    }
+
+
+def measure(ref_path: Path, var_path: Path, max_length: int, token_id_lists: list[list[int]]) -> dict:
+    from harness.decode_export import PrefillDecodeRunner, load_interpreter
+
+    ref = PrefillDecodeRunner(load_interpreter(ref_path, 1), max_length)
+    var = PrefillDecodeRunner(load_interpreter(var_path, 1), max_length)
+    return compare(ref, var, token_id_lists)
+
+
+def measure_run(rec, converted: dict, source, *, cache: Path | None = None, progress=None) -> dict:
+    """Drift for every (variant, max length, context window) of the run's ok blocks.
+
+    ``converted`` maps (variant, max length) to the run's converted models; drift always
+    uses the prefill/decode export of the variant and of fp32 (converted here if missing,
+    from the cache otherwise). Stores the figures in every matching block's ``drift``
+    field and saves the result file. Returns {(variant, L, cw): drift}.
+    """
+    from harness import convert as convert_mod
+    from harness.decode_export import prompt_token_ids_fn
+    from harness.runner import Cell
+
+    progress = progress or (lambda _m: None)
+    plan = rec.doc["plan"]
+    prompts = plan["prompts"]
+    tokens = prompt_token_ids_fn(source)
+    keys = sorted({(b["model"]["variant"], b["model"]["max_length"], b["params"]["context_window_words"])
+                   for b in rec.doc["blocks"] if b.get("status") == "ok"},
+                  key=lambda k: (k[1], k[0], -1 if k[2] is None else k[2]))
+    by_length: dict[int, dict[str, Path]] = {}
+    for L in sorted({k[1] for k in keys}):
+        need = [REFERENCE] + sorted({k[0] for k in keys if k[1] == L} - {REFERENCE})
+        models = convert_mod.convert(source, need, L, export="prefill_decode", cache=cache, progress=progress)
+        by_length[L] = {m.variant: m.path for m in models}
+    out: dict = {}
+    for variant, L, cw in keys:
+        progress(f"drift {variant} vs {REFERENCE} (max length {L}, context window {cw})")
+        ids = tokens(Cell(variant, L, cw, 1), prompts)
+        out[(variant, L, cw)] = measure(by_length[L][REFERENCE], by_length[L][variant], L, ids)
+    for b in rec.doc["blocks"]:
+        key = (b["model"]["variant"], b["model"]["max_length"], b["params"]["context_window_words"])
+        if b.get("status") == "ok" and key in out:
+            b["drift"] = dict(out[key])
+    rec.save()
+    return out
+
+
+

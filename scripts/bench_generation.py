@@ -1,0 +1,259 @@
+"""Benchmark generation metrics on the host: prefill (≈ time to first token), decode
+tokens/s and end-to-end time per variant on the prefill/decode export, next to the
+one-shot graph's end-to-end time, and the memory-bandwidth bound of a decode step.
+
+    .venv/bin/python scripts/bench_generation.py [--model synthetic:gpt2-base] [--max-length 100]
+        [--variants fp32,dynamic,fp16] [--threads 1] [--runs 5] [--oneshot-runs 3]
+        [--stateful dynamic] [--json out.json]
+
+Conversions go through harness.convert (cached under HARNESS_CACHE), one at a time, each
+in its own worker process. Every model is then timed in a fresh subprocess of this
+script (``--measure``) so one model's memory never affects the next.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _bandwidth_here(size_mb: int, repeats: int) -> dict:
+    import numpy as np
+
+    n = size_mb * (1 << 20) // 8
+    a = np.ones(n, np.float64)
+    b = np.empty_like(a)
+    np.copyto(b, a)
+
+    def best(fn, nbytes):
+        r = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            r.append(nbytes / (time.perf_counter() - t) / 1e9)
+        return max(r)
+
+    return {"array_mb": size_mb,
+            "read_max_gb_s": best(a.max, a.nbytes),           # numpy reduction, one thread
+            "read_dot_gb_s": best(lambda: a.dot(a), a.nbytes),  # BLAS, threads as set
+            "copy_gb_s": best(lambda: np.copyto(b, a), 2 * a.nbytes)}
+
+
+def bandwidth(size_mb: int = 512, repeats: int = 7) -> dict:
+    """Memory bandwidth with numpy on 512 MB arrays (far beyond the caches), best of 7.
+
+    Measured in child processes with the BLAS thread count pinned: ``read`` (one
+    thread) is the best of ``a.max()`` and ``a.dot(a)`` reading the array once; ``copy``
+    is ``np.copyto(b, a)`` counted as read + write (2× the bytes); ``read_2_threads``
+    is ``a.dot(a)`` with 2 BLAS threads (the machine's, not one core's, bandwidth)."""
+    out = {}
+    for threads in (1, 2):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+               "MKL_NUM_THREADS": str(threads)}
+        proc = subprocess.run([sys.executable, __file__, "--bandwidth", f"{size_mb},{repeats}"], env=env,
+                              capture_output=True, text=True, check=True)
+        out[threads] = json.loads(proc.stdout.strip().splitlines()[-1])
+    one = out[1]
+    return {"array_mb": size_mb, "read_gb_s": max(one["read_max_gb_s"], one["read_dot_gb_s"]),
+            "read_max_gb_s": one["read_max_gb_s"], "read_dot_1t_gb_s": one["read_dot_gb_s"],
+            "copy_gb_s": one["copy_gb_s"], "read_2_threads_gb_s": out[2]["read_dot_gb_s"]}
+
+
+def runtime_weight_bytes(census: dict, variant: str) -> int:
+    """Weight bytes a decode step streams at run time: fp16 weights are widened to float32
+    once at load on CPU, so they are read as 4 bytes; int8 (dynamic range) stay 1 byte."""
+    w = census["weight_bytes_by_dtype"]
+    return int(w.get("float32", 0) + 2 * w.get("float16", 0) + w.get("int8", 0))
+
+
+# --------------------------------------------------------------------------- measuring child
+
+def measure_prefill_decode(model: str, max_length: int, threads: int, ids: list[list[int]],
+                           runs: int) -> dict:
+    from harness.decode_export import PrefillDecodeRunner, load_interpreter
+
+    t = time.perf_counter()
+    gen = PrefillDecodeRunner(load_interpreter(model, threads), max_length)
+    load_s = time.perf_counter() - t
+    first = gen.run(ids[0])                      # the first invoke is slow: reported apart
+    samples = []
+    for r in range(runs):
+        samples.append(gen.run(ids[r % len(ids)]))
+    prefill = [s["prefill_ns"] / 1e6 for s in samples]
+    step = [d / 1e6 for s in samples for d in s["decode_ns"]]
+    tps = [len(s["decode_ns"]) / (sum(s["decode_ns"]) / 1e9) for s in samples if s["decode_ns"]]
+    wall = [s["wall_ns"] / 1e9 for s in samples]
+    overhead = [(s["wall_ns"] - s["prefill_ns"] - sum(s["decode_ns"])) / s["wall_ns"] for s in samples]
+    return {"load_s": load_s, "first_wall_s": first["wall_ns"] / 1e9,
+            "prefill_ms": statistics.median(prefill), "prefill_ms_all": prefill,
+            "decode_ms_median": statistics.median(step),
+            "decode_ms_p90": sorted(step)[int(0.9 * (len(step) - 1))],
+            "decode_tokens_per_s": statistics.median(tps), "wall_s": statistics.median(wall),
+            "wall_s_all": wall, "host_overhead_share_max": max(overhead),
+            "generated_tokens": [len(s["output_token_ids"]) - s["prompt_token_count"] for s in samples],
+            "stateful": gen.stateful}
+
+
+def measure_oneshot(model: str, threads: int, prompts: list[str], runs: int) -> dict:
+    from harness.hostrun import _Oneshot, _load
+
+    t = time.perf_counter()
+    gen = _Oneshot(_load(Path(model), threads))
+    load_s = time.perf_counter() - t
+    first = gen.generate(prompts[0], {}, 0)
+    wall = [gen.generate(prompts[r % len(prompts)], {}, r)["wall_ms"] / 1e3 for r in range(runs)]
+    return {"load_s": load_s, "first_wall_s": first["wall_ms"] / 1e3, "wall_s": statistics.median(wall),
+            "wall_s_all": wall}
+
+
+def child(args) -> int:
+    job = json.loads(args.measure)
+    if job["kind"] == "oneshot":
+        out = measure_oneshot(job["model"], job["threads"], job["prompts"], job["runs"])
+    else:
+        out = measure_prefill_decode(job["model"], job["max_length"], job["threads"], job["ids"], job["runs"])
+    print("RESULT " + json.dumps(out))
+    return 0
+
+
+def run_child(job: dict) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--measure", json.dumps(job)], capture_output=True,
+                          text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"measuring {job['model']} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
+
+
+# --------------------------------------------------------------------------- main
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="synthetic:gpt2-base")
+    p.add_argument("--max-length", type=int, default=100)
+    p.add_argument("--variants", default="fp32,dynamic,fp16")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--oneshot-runs", type=int, default=3, help="0 skips the one-shot graph")
+    p.add_argument("--stateful", default="dynamic", help="variants also measured stateful ('' for none)")
+    p.add_argument("--context-window", type=int, default=50)
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--measure", help=argparse.SUPPRESS)
+    p.add_argument("--bandwidth", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.bandwidth:
+        size_mb, repeats = map(int, args.bandwidth.split(","))
+        print(json.dumps(_bandwidth_here(size_mb, repeats)))
+        return 0
+    if args.measure:
+        return child(args)
+
+    from harness import convert, models, prompts as prompts_mod
+    from harness.contract import apply_context_window
+    from harness.decode_export import prompt_token_ids_fn
+    from harness.hostrun import cpu_model
+    from harness.runner import Cell
+
+    def log(msg):
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    source = models.resolve(args.model)
+    variants = [v for v in args.variants.split(",") if v]
+    stateful = [v for v in args.stateful.split(",") if v]
+    prompts = list(prompts_mod.BUILTIN["en"])
+    used = [apply_context_window(q, args.context_window) for q in prompts]
+    ids = prompt_token_ids_fn(source)(Cell("fp32", args.max_length, args.context_window, args.threads), prompts)
+    log(f"prompt tokens: {[len(i) for i in ids]}")
+    bw = bandwidth()
+    log(f"bandwidth: read {bw['read_gb_s']:.1f} GB/s, copy {bw['copy_gb_s']:.1f} GB/s")
+    report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "model": args.model,
+              "max_length": args.max_length, "threads": args.threads, "runs": args.runs,
+              "host": {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+                       "load_avg_at_start": os.getloadavg()},
+              "bandwidth": bw, "prompt_token_counts": [len(i) for i in ids], "variants": {}}
+
+    def convert_one(variant, export, is_stateful=False):
+        t = time.monotonic()
+        (c,) = convert.convert(source, [variant], args.max_length, export=export, stateful=is_stateful,
+                               progress=log)
+        log(f"{variant} {export}{' stateful' if is_stateful else ''}: {c.size_bytes / 1e6:.1f} MB "
+            f"({'cached' if c.cache_hit else f'{time.monotonic() - t:.0f} s'}, convert peak "
+            f"{c.report['convert_peak_rss_mb']:.0f} MB)")
+        return c
+
+    # Convert everything first (one at a time), then measure back to back.
+    models_ = {}
+    for v in variants:
+        models_[v] = {"pd": convert_one(v, "prefill_decode")}
+        if v in stateful:
+            models_[v]["stateful"] = convert_one(v, "prefill_decode", True)
+        if args.oneshot_runs:
+            models_[v]["oneshot"] = convert_one(v, "oneshot")
+    for v in variants:
+        c = models_[v]["pd"]
+        log(f"measuring {v} prefill_decode (load avg {os.getloadavg()[0]:.2f})")
+        pd = run_child({"kind": "pd", "model": str(c.path), "max_length": args.max_length,
+                        "threads": args.threads, "ids": ids, "runs": args.runs})
+        wbytes = runtime_weight_bytes(c.report["census"], v)
+        entry = {"size_mb": c.size_bytes / 1e6, "weight_bytes_file": sum(c.report["census"]["weight_bytes_by_dtype"].values()),
+                 "weight_bytes_read_per_step": wbytes, "prefill_decode": pd,
+                 "bound_ms_per_step": wbytes / (bw["read_gb_s"] * 1e9) * 1e3,
+                 "bound_tokens_per_s": bw["read_gb_s"] * 1e9 / wbytes,
+                 "convert_wall_s": c.report["convert_wall_s"], "convert_peak_rss_mb": c.report["convert_peak_rss_mb"]}
+        entry["bound_share"] = pd["decode_tokens_per_s"] / entry["bound_tokens_per_s"]
+        if v in stateful:
+            cs = models_[v]["stateful"]
+            log(f"measuring {v} prefill_decode stateful (load avg {os.getloadavg()[0]:.2f})")
+            entry["stateful"] = run_child({"kind": "pd", "model": str(cs.path), "max_length": args.max_length,
+                                           "threads": args.threads, "ids": ids, "runs": args.runs})
+            entry["stateful_size_mb"] = cs.size_bytes / 1e6
+        if args.oneshot_runs:
+            co = models_[v]["oneshot"]
+            log(f"measuring {v} oneshot (load avg {os.getloadavg()[0]:.2f})")
+            entry["oneshot"] = run_child({"kind": "oneshot", "model": str(co.path), "threads": args.threads,
+                                          "prompts": used, "runs": args.oneshot_runs})
+            entry["oneshot_size_mb"] = co.size_bytes / 1e6
+        report["variants"][v] = entry
+        log(json.dumps({k: v2 for k, v2 in entry.items() if k not in ("prefill_decode",)}, default=str)[:600])
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=1))
+    report["host"]["load_avg_at_end"] = os.getloadavg()
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    print(table(report))
+    return 0
+
+
+def table(r: dict) -> str:
+    bw = r["bandwidth"]
+    lines = [f"model {r['model']}, max length {r['max_length']}, {r['threads']} thread(s), "
+             f"{r['runs']} measured runs; prompt tokens {r['prompt_token_counts']}; "
+             f"bandwidth (1 thread) read {bw['read_gb_s']:.1f} GB/s, copy {bw['copy_gb_s']:.1f} GB/s; "
+             f"2 threads read {bw['read_2_threads_gb_s']:.1f} GB/s", "",
+             "| variant | size MB | prefill ms | decode ms/token (p90) | decode tok/s | end-to-end s | "
+             "one-shot end-to-end s | stateful decode tok/s | weight MB read/step | bound tok/s | measured/bound |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for v, e in r["variants"].items():
+        pd = e["prefill_decode"]
+        st = e.get("stateful", {}).get("decode_tokens_per_s")
+        os_ = e.get("oneshot", {}).get("wall_s")
+        lines.append(
+            f"| {v} | {e['size_mb']:.1f} | {pd['prefill_ms']:.1f} | {pd['decode_ms_median']:.2f} "
+            f"({pd['decode_ms_p90']:.2f}) | {pd['decode_tokens_per_s']:.1f} | {pd['wall_s']:.2f} | "
+            f"{'—' if os_ is None else f'{os_:.2f}'} | {'—' if st is None else f'{st:.1f}'} | "
+            f"{e['weight_bytes_read_per_step'] / 1e6:.0f} | {e['bound_tokens_per_s']:.1f} | "
+            f"{e['bound_share']:.0%} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
