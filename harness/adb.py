@@ -9,6 +9,7 @@ goes in files pushed with the sync protocol.
 """
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import socket
@@ -22,8 +23,8 @@ import adbutils
 
 from harness.errors import DeviceError, UserError
 
-# Per read/write on an adb socket: a device silent this long is hung.
-SOCKET_TIMEOUT_S = 30.0
+# Per read/write on an adb socket: a device silent this long is hung. Tests shorten it.
+SOCKET_TIMEOUT_S = float(os.environ.get("HARNESS_ADB_TIMEOUT_S") or 30.0)
 SHELL_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 10.0
 SERVER_START_TIMEOUT_S = 20.0
@@ -109,6 +110,13 @@ class AdbServer:
             raise AdbCallError(endpoint, f"connect {endpoint}", answer)
         return endpoint
 
+    def disconnect(self, endpoint: str) -> None:
+        """``adb disconnect host:port``; never raises (the device may already be gone)."""
+        try:
+            self.client().disconnect(endpoint)
+        except (adbutils.AdbError, OSError, UserError):
+            pass
+
     def devices(self) -> list[tuple[str, str]]:
         """(serial, state) of every device the server knows, offline ones included."""
         try:
@@ -116,7 +124,7 @@ class AdbServer:
                 c.send_command("host:devices")
                 c.check_okay()
                 text = c.read_string_block()
-        except (adbutils.AdbError, OSError) as e:
+        except (adbutils.AdbError, OSError, EOFError) as e:
             raise UserError(f"adb server at {self.host}:{self.port}: {e}") from None
         out = []
         for line in text.splitlines():
@@ -156,7 +164,7 @@ class Adb:
         command = shlex.join(argv)
         try:
             r = self._dev().shell2(command, timeout=timeout_s, v2=True)
-        except (adbutils.AdbError, OSError) as e:
+        except (adbutils.AdbError, OSError, EOFError) as e:
             raise self._fail(command, e) from None
         result = ShellResult(r.returncode, r.stdout, r.stderr)
         if check and result.exit_status != 0:
@@ -196,20 +204,27 @@ class Adb:
         try:
             with open(local, "rb") as f:
                 self._dev().sync._push_file(_Counting(f), remote, 0o644)
-        except (adbutils.AdbError, OSError) as e:
+        except (adbutils.AdbError, OSError, EOFError) as e:
             raise self._fail(command, e) from None
 
     def pull_bytes(self, remote: str) -> bytes:
         try:
             return self._dev().sync.read_bytes(remote)
-        except (adbutils.AdbError, OSError) as e:
+        except (adbutils.AdbError, OSError, EOFError) as e:
             raise self._fail(f"pull {remote}", e) from None
+
+    def list_dir(self, remote: str) -> list[str]:
+        """Names in a remote directory ([] when it does not exist)."""
+        try:
+            return [e.path for e in self._dev().sync.list(remote) if e.path not in (".", "..")]
+        except (adbutils.AdbError, OSError, EOFError) as e:
+            raise self._fail(f"ls {remote}", e) from None
 
     def stat_size(self, remote: str) -> int | None:
         """Size of a remote file, or None when it does not exist."""
         try:
             info = self._dev().sync.stat(remote)
-        except (adbutils.AdbError, OSError) as e:
+        except (adbutils.AdbError, OSError, EOFError) as e:
             raise self._fail(f"stat {remote}", e) from None
         return info.size if info.mode else None
 

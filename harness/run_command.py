@@ -17,7 +17,7 @@ def _plan_from_args(args, device_names: list[str]) -> Plan:
     source_label, prompt_list = prompts_mod.load(args.prompts)
     return Plan(model=args.model, devices=device_names, variants=variants.parse_variants(args.variants),
                 max_lengths=args.max_length, context_windows=args.context_window,
-                threads=args.threads or [1], warmup=args.warmup, runs=args.runs, rounds=args.rounds,
+                threads=args.threads or [0], warmup=args.warmup, runs=args.runs, rounds=args.rounds,
                 prompts_source=source_label, prompts=prompt_list, export=args.export, drift=args.drift)
 
 
@@ -32,6 +32,16 @@ def resolve_devices(names: list[str], config_path: Path, threads_default: list[i
 
         devices.extend(android.open_devices(others, config_path))
     return devices
+
+
+def _check_device_names(names: list[str], config_path: Path) -> None:
+    others = [n for n in names if n not in ("host", "all")]
+    if others or "all" in names:
+        from harness import config
+
+        cfg = config.load(config_path)
+        for n in others:
+            cfg.get(n)
 
 
 def run(args) -> int:
@@ -50,6 +60,8 @@ def run(args) -> int:
         if not keep:
             raise UserError("every requested combination is impossible (see the skipped lines above)")
     source = models.resolve(plan.model)
+    config_path = Path(getattr(args, "config", "devices.yaml"))
+    _check_device_names(plan.devices, config_path)    # a bad alias or devices.yaml fails before converting
 
     # Convert what is missing, before touching any device.
     converted = {}
@@ -59,7 +71,7 @@ def run(args) -> int:
                 converted[(c.variant, L)] = c
                 display.conversion_line(c)
 
-    devices = resolve_devices(plan.devices, Path(getattr(args, "config", "devices.yaml")), args.threads)
+    devices = resolve_devices(plan.devices, config_path, args.threads)
     if not args.resume:
         rec = Recorder.create(results_dir, plan, skipped, args.argv)
     console.print(f"run {rec.run_id}: {len(keep)} cell(s) × {plan.rounds} round(s) on "

@@ -74,7 +74,7 @@ class Cell:
 
     def label(self) -> str:
         cw = "all" if self.context_window is None else self.context_window
-        return f"{self.variant}/L{self.max_length}/cw{cw}/t{self.threads}"
+        return f"{self.variant}/L{self.max_length}/cw{cw}/t{self.threads or 'dev'}"
 
 
 def cells(plan: Plan) -> tuple[list[Cell], list[dict]]:
@@ -200,12 +200,13 @@ def _harness_version() -> str:
 
 
 def make_spec(run_id: str, plan: Plan, cell: Cell, model: Converted, model_path: str,
-              token_ids: list[list[int]] | None = None) -> dict:
+              token_ids: list[list[int]] | None = None, threads: int | None = None) -> dict:
     spec = {
         "contract_version": contract.CONTRACT_VERSION, "run_id": run_id, "model_path": model_path,
         "model_sha256": model.sha256, "export": model.export, "prompts": plan.prompts,
         "max_length": cell.max_length, "context_window_words": cell.context_window,
-        "warmup_runs": plan.warmup, "measured_runs": plan.runs, "threads": cell.threads, "delegate": "cpu",
+        "warmup_runs": plan.warmup, "measured_runs": plan.runs, "threads": threads or cell.threads or 1,
+        "delegate": "cpu",
     }
     if token_ids is not None:
         spec["prompt_token_ids"] = token_ids
@@ -256,19 +257,57 @@ class Job:
     models: dict[tuple[str, int], Converted]          # (variant, max_length) -> model
     token_ids: Callable[[Cell, list[str]], list[list[int]] | None] = lambda cell, prompts: None
     errors: list[str] = field(default_factory=list)
+    recorder: "Recorder | None" = None
+
+
+def _with_retries(job: Job, stop: threading.Event, progress, what: str, fn):
+    """Call ``fn``; on a DeviceError wait (back-off), let the device recover, and try again.
+
+    Returns (True, value) or (False, None) once the device is given up on (the reason is
+    in ``job.errors``). Any other harness error (full storage, no APK) stops this device at once.
+    """
+    dev = job.device
+    attempt = 0
+    while True:
+        try:
+            return True, fn()
+        except DeviceError as e:
+            if attempt >= len(RETRY_BACKOFF_S) or stop.is_set():
+                job.errors.append(f"{e}; gave up on {dev.alias} during {what} after {attempt + 1} tries")
+                return False, None
+            wait = RETRY_BACKOFF_S[attempt]
+            progress(dev.alias, f"{e}; retrying in {wait:.0f} s")
+            attempt += 1
+            if stop.wait(wait):
+                return False, None
+            recover = getattr(dev, "recover", None)
+            if recover is not None:
+                try:
+                    job.recorder.note_deployment(dev.alias, recover(list(job.models.values())))
+                except DeviceError as e2:
+                    progress(dev.alias, f"recovery failed: {e2}")
+                except HarnessError as e2:
+                    job.errors.append(str(e2))
+                    return False, None
+        except HarnessError as e:
+            job.errors.append(str(e))
+            return False, None
 
 
 def run_device(job: Job, plan: Plan, rec: Recorder, progress: Callable[[str, str], None],
                stop: threading.Event) -> None:
     """Measure every block of one device; a failed block is recorded, a lost device stops this job."""
     dev = job.device
+    job.recorder = rec
     done = rec.finished_ids()
-    try:
-        rec.note_deployment(dev.alias, dev.deploy(list(job.models.values()), lambda msg: progress(dev.alias, msg)))
-    except DeviceError as e:
-        job.errors.append(str(e))
+    ok, info = _with_retries(job, stop, progress, "deploy",
+                             lambda: dev.deploy(list(job.models.values()), lambda msg: progress(dev.alias, msg)))
+    if not ok:
         return
-    describe = dev.describe()
+    rec.note_deployment(dev.alias, info)
+    ok, describe = _with_retries(job, stop, progress, "describe", dev.describe)
+    if not ok:
+        return
     for round_ in range(plan.rounds):
         order = job.cells[round_ % len(job.cells):] + job.cells[:round_ % len(job.cells)]
         for cell in order:
@@ -278,27 +317,12 @@ def run_device(job: Job, plan: Plan, rec: Recorder, progress: Callable[[str, str
             if bid in done:
                 continue
             model = job.models[(cell.variant, cell.max_length)]
-            attempt = 0
-            while True:
-                try:
-                    block = _measure(dev, describe, plan, cell, model, bid, rec.run_id, round_, job, progress)
-                    rec.add(block)
-                    break
-                except DeviceError as e:
-                    if attempt >= len(RETRY_BACKOFF_S) or stop.is_set():
-                        job.errors.append(f"{e}; giving up on {dev.alias} after {attempt + 1} tries")
-                        return
-                    wait = RETRY_BACKOFF_S[attempt]
-                    progress(dev.alias, f"{e}; retrying in {wait:.0f} s")
-                    attempt += 1
-                    if stop.wait(wait):
-                        return
-                    recover = getattr(dev, "recover", None)
-                    if recover is not None:
-                        try:
-                            rec.note_deployment(dev.alias, recover(list(job.models.values())))
-                        except DeviceError as e2:
-                            progress(dev.alias, f"recovery failed: {e2}")
+            ok, block = _with_retries(
+                job, stop, progress, bid,
+                lambda: _measure(dev, describe, plan, cell, model, bid, rec.run_id, round_, job, progress))
+            if not ok:
+                return
+            rec.add(block)
 
 
 def _measure(dev: Device, describe: dict, plan: Plan, cell: Cell, model: Converted, bid: str,
@@ -306,8 +330,10 @@ def _measure(dev: Device, describe: dict, plan: Plan, cell: Cell, model: Convert
     started = _now()
     env_before = dev.wait_steady(lambda msg: progress(dev.alias, msg))
     block_run_id = f"{run_id}-{secrets.token_hex(3)}"
+    # threads 0 in a cell means "the device's own setting" (devices.yaml), else 1.
+    threads = cell.threads or getattr(getattr(dev, "cfg", None), "threads", 1)
     spec = make_spec(block_run_id, plan, cell, model, getattr(dev, "model_path", lambda m: str(m.path))(model),
-                     job.token_ids(cell, plan.prompts))
+                     job.token_ids(cell, plan.prompts), threads)
     progress(dev.alias, f"running {cell.label()} round {round_ + 1}/{plan.rounds}")
     result = dev.run(spec, model, lambda line: progress(dev.alias, line))
     env_after = dev.state()
@@ -320,7 +346,7 @@ def _measure(dev: Device, describe: dict, plan: Plan, cell: Cell, model: Convert
         "app": result["app"],
         "model": model_record(model),
         "params": {"context_window_words": cell.context_window, "warmup_runs": plan.warmup,
-                   "measured_runs": plan.runs, "threads_requested": cell.threads,
+                   "measured_runs": plan.runs, "threads_requested": spec["threads"],
                    "threads_used": result["threads_used"], "delegate_requested": "cpu",
                    "delegate_used": result["delegate_used"], "prompts_sha256": plan.prompts_sha256,
                    "prompts_source": plan.prompts_source},
@@ -334,8 +360,14 @@ def _measure(dev: Device, describe: dict, plan: Plan, cell: Cell, model: Convert
 def execute(jobs: list[Job], plan: Plan, rec: Recorder, progress: Callable[[str, str], None]) -> str:
     """Run every job (one thread per device). Returns the run's final status."""
     stop = threading.Event()
-    threads = [threading.Thread(target=run_device, args=(j, plan, rec, progress, stop), daemon=True,
-                                name=f"device-{j.device.alias}") for j in jobs]
+    def guarded(job: Job) -> None:
+        try:
+            run_device(job, plan, rec, progress, stop)
+        except Exception as e:  # noqa: BLE001  a bug must not vanish with its thread
+            job.errors.append(f"{job.device.alias}: internal error: {type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=guarded, args=(j,), daemon=True, name=f"device-{j.device.alias}")
+               for j in jobs]
     for t in threads:
         t.start()
     try:
@@ -346,18 +378,23 @@ def execute(jobs: list[Job], plan: Plan, rec: Recorder, progress: Callable[[str,
         stop.set()
         rec.finish("interrupted")
         for j in jobs:
-            _close_quietly(j.device)
+            _close_quietly(j.device, rec.run_id)
         raise
     for j in jobs:
-        _close_quietly(j.device)
+        _close_quietly(j.device, rec.run_id)
     failed = any(j.errors for j in jobs) or any(b["status"] != "ok" for b in rec.doc["blocks"])
     status = "failed" if failed else "complete"
     rec.finish(status)
     return status
 
 
-def _close_quietly(dev: Device) -> None:
-    """Cleanup never raises."""
+def _close_quietly(dev: Device, run_id: str | None = None) -> None:
+    """Remove the run's leftovers on the device and close it. Cleanup never raises."""
+    try:
+        if run_id and hasattr(dev, "cleanup_run"):
+            dev.cleanup_run(run_id)
+    except Exception:  # noqa: BLE001
+        pass
     try:
         dev.close()
     except Exception:  # noqa: BLE001
