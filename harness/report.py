@@ -366,7 +366,11 @@ def render_terminal(report: Report, console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    if console is None:
+        import sys
+
+        # A table is wide: give logs and pipes (not a terminal) room instead of 80 columns.
+        console = Console() if sys.stdout.isatty() else Console(width=200)
     for b in report.banners:
         console.print(f"[bold red]WARNING:[/] {b}", highlight=False)
     header, rows, lines = table_rows(report)
