@@ -72,6 +72,8 @@ def test_run_end_to_end_then_nothing_pushed(tiny_models, emulated_device, tmp_pa
         assert b["app"]["version_code"] == contract.APP_VERSION_CODE
         assert [s["phase"] for s in b["samples"]] == ["warmup", "measured", "measured"]
         assert all(s["wall_ms"] > 0 and s["token_count"] == TINY_MAX_LENGTH for s in b["samples"])
+        # Every sample carries the device state around it (the emulated app reads its own state).
+        assert all(s["thermal_status_before"] == 0 and s["battery_temp_c_after"] == 29.0 for s in b["samples"])
         assert b["env_before"]["battery_level"] is not None and b["env_before"]["thermal_status"] == 0
     # Models sit on the device under their sha256.
     for v in ("dynamic", "fp16"):

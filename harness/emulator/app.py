@@ -177,10 +177,14 @@ class AppManager:
             if run.stopped.is_set():
                 _kill(run.proc)
             seen_progress = False
+            # The device state around each generation (the host runner cannot see it):
+            # snapshot i is before generation i, snapshot i+1 after it.
+            snapshots = [self._thermal_battery()]
             for line in run.proc.stdout:
                 line = line.strip()
                 if not line.startswith("HARNESS_PROGRESS"):
                     continue
+                snapshots.append(self._thermal_battery())
                 self._log(run, line)
                 if not seen_progress:
                     seen_progress = True
@@ -192,9 +196,19 @@ class AppManager:
             tail = [ln for ln in stderr_path.read_text("utf-8", "replace").splitlines() if ln.strip()][-1:]
             return None, f"host runner exited with status {code} without a result" + (f": {tail[0]}" if tail else "")
         try:
-            return json.loads(tmp_result.read_text("utf-8")), None
+            doc = json.loads(tmp_result.read_text("utf-8"))
         except ValueError as e:
             return None, f"host runner wrote an unreadable result: {e}"
+        for i, g in enumerate(doc.get("generations") or []):
+            if i + 1 < len(snapshots):
+                (g["thermal_status_before"], g["battery_temp_c_before"]) = snapshots[i]
+                (g["thermal_status_after"], g["battery_temp_c_after"]) = snapshots[i + 1]
+        return doc, None
+
+    def _thermal_battery(self) -> tuple[int, float]:
+        """Thermal status and battery temperature (°C) as the app would read them (no side effects)."""
+        st = self.device.state
+        return st.thermal_status, st.battery_temp_tenths_c / 10
 
     def _first_progress(self, run: AppRun) -> None:
         faults = self.device.faults
