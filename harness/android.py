@@ -171,8 +171,10 @@ class AndroidDevice:
         return app_client.run_block(self.adb, self.cfg.work_dir, spec, on_progress)
 
     def recover(self, models: list[Converted]) -> dict:
-        """After a drop: wait for the device (re-attaching a network one) and re-check the models."""
+        """After a drop or a hang: re-attach a network device (disconnect + connect, since adb
+        never notices a device that hangs with its TCP open), wait for it, re-check the models."""
         if self.cfg.match.endpoint or self.adb.serial.count(":") == 1:
+            self.adb.server.disconnect(self.adb.serial)
             try:
                 self.adb.server.connect(self.adb.serial)
             except DeviceError:
@@ -180,6 +182,13 @@ class AndroidDevice:
         if not self.adb.wait_for_device(RECONNECT_TIMEOUT_S):
             raise DeviceError(self.alias, f"did not come back within {RECONNECT_TIMEOUT_S:.0f} s")
         return self.deploy(models, lambda _msg: None)
+
+    def cleanup_run(self, run_id: str) -> None:
+        """Remove this run's spec and result files left on the device (e.g. by a block cut short)."""
+        for directory in (f"{self.cfg.work_dir}/specs", contract.RESULT_DIR):
+            names = [n for n in self.adb.list_dir(directory) if n.startswith(run_id)]
+            if names:
+                self.adb.shell(["rm", "-f", *[f"{directory}/{n}" for n in names]], check=False)
 
     def close(self) -> None:
         if self._started_emulator:
@@ -193,12 +202,21 @@ class AndroidDevice:
 
 # ---------------------------------------------------------------------- finding devices
 
+def _is_emulated(adb: Adb) -> bool:
+    return (adb.serial.startswith("emulator-") or adb.getprop("ro.harness.emulated") == "1"
+            or adb.getprop("ro.kernel.qemu") == "1")
+
+
 def _find_by_props(server: AdbServer, cfg: config_mod.DeviceConfig) -> str | None:
+    """The first attached phone whose model/device matches. Emulated devices never match by
+    model: `pixel7` must not silently measure an emulated Pixel 7 (use serial/endpoint/emulated)."""
     for serial, state in server.devices():
         if state != "device":
             continue
         adb = Adb(server, serial)
         try:
+            if _is_emulated(adb):
+                continue
             if cfg.match.model and adb.getprop("ro.product.model") != cfg.match.model:
                 continue
             if cfg.match.device and adb.getprop("ro.product.device") != cfg.match.device:
@@ -284,6 +302,8 @@ def list_devices(config_path: Path) -> int:
         key = c.match.serial or c.match.endpoint or (f"127.0.0.1:{c.emulated.port}" if c.emulated else None)
         if key:
             by_serial[key] = c.alias
+    import sys
+
     table = Table(title="attached devices")
     for col in ("alias", "serial", "state", "model", "android", "abi", "battery", "temp °C", "thermal",
                 "app", "emulated"):
@@ -305,7 +325,7 @@ def list_devices(config_path: Path) -> int:
             except DeviceError as e:
                 table.add_row(alias, serial, f"error: {e}", *[""] * 8)
                 continue
-            if not alias:
+            if not alias and not d["emulated"]:
                 for c2 in cfg.devices.values():
                     if (c2.match.model and c2.match.model == d["model"]) or (c2.match.device and c2.match.device == d["device"]):
                         alias = c2.alias
@@ -316,7 +336,7 @@ def list_devices(config_path: Path) -> int:
                           f"{info['version_name']} ({info['version_code']})" if info else "not installed",
                           "yes" if d["emulated"] else "no")
             rows += 1
-    Console().print(table)
+    (Console() if sys.stdout.isatty() else Console(width=200)).print(table)
     if not rows:
         print("no devices attached (harness emulator start starts an emulated one)")
     known = ", ".join(sorted(cfg.devices))

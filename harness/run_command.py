@@ -62,18 +62,21 @@ def run(args) -> int:
     source = models.resolve(plan.model)
     config_path = Path(getattr(args, "config", "devices.yaml"))
     _check_device_names(plan.devices, config_path)    # a bad alias or devices.yaml fails before converting
-
-    # Convert what is missing, before touching any device.
-    converted = {}
-    with display.status() as status:
-        for L in plan.max_lengths:
-            for c in convert.convert(source, plan.variants, L, export=plan.export, progress=status.update):
-                converted[(c.variant, L)] = c
-                display.conversion_line(c)
-
+    # Find (or start) the devices before converting: a missing phone is known in seconds.
     devices = resolve_devices(plan.devices, config_path, args.threads)
-    if not args.resume:
-        rec = Recorder.create(results_dir, plan, skipped, args.argv)
+    try:
+        converted = {}
+        with display.status() as status:
+            for L in plan.max_lengths:
+                for c in convert.convert(source, plan.variants, L, export=plan.export, progress=status.update):
+                    converted[(c.variant, L)] = c
+                    display.conversion_line(c)
+        if not args.resume:
+            rec = Recorder.create(results_dir, plan, skipped, args.argv)
+    except BaseException:
+        for d in devices:
+            d.close()
+        raise
     console.print(f"run {rec.run_id}: {len(keep)} cell(s) × {plan.rounds} round(s) on "
                   f"{', '.join(d.alias for d in devices)} → {rec.path}")
 

@@ -285,3 +285,13 @@ def test_unknown_alias_is_one_line(tmp_path):
     cfg = tmp_path / "devices.yaml"
     cfg.write_text("devices:\n  p7:\n    serial: x\n")
     assert cli.main(["run", "--device", "p9", "--config", str(cfg), "--results-dir", str(tmp_path)]) == 1
+
+
+def test_an_emulated_device_never_matches_a_phone_alias(emulated_device, tmp_path, capsys):
+    """`pixel7` (model match) must not silently measure an emulated Pixel 7."""
+    cfg = tmp_path / "devices.yaml"
+    cfg.write_text(f"adb_server: 127.0.0.1:{emulated_device.adb_port}\n"
+                   "devices:\n  pixel7:\n    match: {model: \"Pixel 7\"}\n")
+    assert emulated_device.device.prop.model == "Pixel 7"
+    assert cli.main(["run", "--device", "pixel7", "--config", str(cfg), "--results-dir", str(tmp_path)]) == 1
+    assert "'pixel7' (model 'Pixel 7') is not attached" in capsys.readouterr().err
