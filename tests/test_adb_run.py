@@ -295,3 +295,33 @@ def test_an_emulated_device_never_matches_a_phone_alias(emulated_device, tmp_pat
     assert emulated_device.device.prop.model == "Pixel 7"
     assert cli.main(["run", "--device", "pixel7", "--config", str(cfg), "--results-dir", str(tmp_path)]) == 1
     assert "'pixel7' (model 'Pixel 7') is not attached" in capsys.readouterr().err
+
+
+@pytest.mark.emulator(app_version_code=None)
+def test_missing_app_without_an_apk_names_the_build_script(tiny_models, emulated_device, tmp_path, capsys):
+    cfg = tmp_path / "devices.yaml"
+    cfg.write_text(f"adb_server: 127.0.0.1:{emulated_device.adb_port}\ndevices:\n  dut:\n"
+                   f"    endpoint: {emulated_device.serial}\n    apk: {tmp_path / 'no-such.apk'}\n")
+    assert run(tmp_path, cfg) == 1
+    err = capsys.readouterr().err
+    assert "benchmark app is not installed" in err and "build_apk.sh" in err
+
+
+@pytest.mark.emulator(app_version_code=None)
+def test_missing_app_is_installed_from_the_built_apk(tiny_models, emulated_device, tmp_path):
+    import zipfile
+
+    apk = tmp_path / "app-release.apk"
+    with zipfile.ZipFile(apk, "w") as z:   # the emulated package manager reads this entry
+        z.writestr("harness-package.json", json.dumps({"package": contract.APP_PACKAGE,
+                                                       "version_code": contract.APP_VERSION_CODE,
+                                                       "version_name": contract.APP_VERSION_NAME}))
+    cfg = tmp_path / "devices.yaml"
+    cfg.write_text(f"adb_server: 127.0.0.1:{emulated_device.adb_port}\ndevices:\n  dut:\n"
+                   f"    endpoint: {emulated_device.serial}\n    apk: {apk}\n")
+    assert run(tmp_path, cfg, variants="dynamic", runs="1") == 0
+    (doc,) = runs_in(tmp_path)
+    assert doc["deployments"][0]["app_installed"] is True
+    assert doc["blocks"][0]["app"]["version_code"] == contract.APP_VERSION_CODE
+    out = emulated_device.shell(f"dumpsys package {contract.APP_PACKAGE}").stdout.decode()
+    assert f"versionCode={contract.APP_VERSION_CODE}" in out

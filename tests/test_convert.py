@@ -111,3 +111,14 @@ def test_gpt2_base_uses_the_real_gpt2_tokenizer():
     vocab, merges = models._gpt2_vocabulary()
     assert len(vocab) == 50257 and len(merges) == 50000
     assert vocab["<|endoftext|>"] == 50256
+
+
+def test_a_local_preset_directory_is_a_model_source(tmp_path, harness_cache):
+    """Anything from_preset reads from disk: here a preset saved by keras-hub itself."""
+    preset = tmp_path / "my-gpt2"
+    models.load(models.resolve("synthetic:tiny")).save_to_preset(str(preset))
+    source = models.resolve(str(preset))
+    assert source.kind == "directory" and source.identity.startswith("dir:") and not source.synthetic
+    (c,) = convert.convert(source, ["dynamic"], 16, cache=harness_cache)
+    assert c.report["model"]["kind"] == "directory" and c.report["synthetic"] is False
+    assert c.report["weight_share"].get("int8", 0) > 0.25
