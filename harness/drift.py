@@ -92,6 +92,7 @@ def measure_run(rec, converted: dict, source, *, cache: Path | None = None, prog
     """
     from harness import convert as convert_mod
     from harness.decode_export import prompt_token_ids_fn
+    from harness.errors import HarnessError
     from harness.runner import Cell
 
     progress = progress or (lambda _m: None)
@@ -102,15 +103,28 @@ def measure_run(rec, converted: dict, source, *, cache: Path | None = None, prog
                    for b in rec.doc["blocks"] if b.get("status") == "ok"},
                   key=lambda k: (k[1], k[0], -1 if k[2] is None else k[2]))
     by_length: dict[int, dict[str, Path]] = {}
+    out: dict = {}
     for L in sorted({k[1] for k in keys}):
         need = [REFERENCE] + sorted({k[0] for k in keys if k[1] == L} - {REFERENCE})
-        models = convert_mod.convert(source, need, L, export="prefill_decode", cache=cache, progress=progress)
-        by_length[L] = {m.variant: m.path for m in models}
-    out: dict = {}
+        by_length[L] = {}
+        for variant in need:      # one at a time: a variant that fails to convert fails alone
+            try:
+                (m,) = convert_mod.convert(source, [variant], L, export="prefill_decode", cache=cache,
+                                           progress=progress)
+                by_length[L][variant] = m.path
+            except HarnessError as e:
+                for k in keys:
+                    if k[1] == L and (k[0] == variant or variant == REFERENCE):
+                        out[k] = {"reference": REFERENCE, "error": f"conversion of {variant} failed: {e}"[:500]}
     for variant, L, cw in keys:
+        if (variant, L, cw) in out:
+            continue
         progress(f"drift {variant} vs {REFERENCE} (max length {L}, context window {cw})")
         ids = tokens(Cell(variant, L, cw, 1), prompts)
-        out[(variant, L, cw)] = measure(by_length[L][REFERENCE], by_length[L][variant], L, ids)
+        try:
+            out[(variant, L, cw)] = measure(by_length[L][REFERENCE], by_length[L][variant], L, ids)
+        except Exception as e:  # noqa: BLE001 -- recorded, the run's timings stay valid
+            out[(variant, L, cw)] = {"reference": REFERENCE, "error": f"{type(e).__name__}: {e}"[:500]}
     for b in rec.doc["blocks"]:
         key = (b["model"]["variant"], b["model"]["max_length"], b["params"]["context_window_words"])
         if b.get("status") == "ok" and key in out:

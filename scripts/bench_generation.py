@@ -92,6 +92,27 @@ def measure_prefill_decode(model: str, max_length: int, threads: int, ids: list[
     step = [d / 1e6 for s in samples for d in s["decode_ns"]]
     tps = [len(s["decode_ns"]) / (sum(s["decode_ns"]) / 1e9) for s in samples if s["decode_ns"]]
     wall = [s["wall_ns"] / 1e9 for s in samples]
+    by_prompt = {}
+    for r, s in enumerate(samples):
+        by_prompt.setdefault(r % len(ids), []).append(s["wall_ns"] / 1e9)
+    # What crossing the interpreter boundary with the stateless cache costs per step:
+    # one copy in (set input) and one out (read output) of a cache-sized float32 array.
+    import numpy as np
+
+    cache_bytes = 0
+    copy_ms = None
+    if not gen.stateful:
+        shape = gen.decode.get_input_details()["cache"]["shape"]
+        a = np.ones(shape, np.float32)
+        b = np.empty_like(a)
+        cache_bytes = a.nbytes
+        times = []
+        for _ in range(20):
+            t = time.perf_counter_ns()
+            np.copyto(b, a)
+            np.copyto(a, b)
+            times.append((time.perf_counter_ns() - t) / 1e6)
+        copy_ms = statistics.median(times)
     overhead = [(s["wall_ns"] - s["prefill_ns"] - sum(s["decode_ns"])) / s["wall_ns"] for s in samples]
     return {"load_s": load_s, "first_wall_s": first["wall_ns"] / 1e9,
             "prefill_ms": statistics.median(prefill), "prefill_ms_all": prefill,
@@ -99,6 +120,9 @@ def measure_prefill_decode(model: str, max_length: int, threads: int, ids: list[
             "decode_ms_p90": sorted(step)[int(0.9 * (len(step) - 1))],
             "decode_tokens_per_s": statistics.median(tps), "wall_s": statistics.median(wall),
             "wall_s_all": wall, "host_overhead_share_max": max(overhead),
+            "wall_s_by_prompt": {k: statistics.median(v) for k, v in by_prompt.items()},
+            "wall_s_mean_over_prompts": statistics.mean(statistics.median(v) for v in by_prompt.values()),
+            "cache_bytes": cache_bytes, "cache_copy_in_out_ms": copy_ms,
             "generated_tokens": [len(s["output_token_ids"]) - s["prompt_token_count"] for s in samples],
             "stateful": gen.stateful}
 
@@ -111,8 +135,12 @@ def measure_oneshot(model: str, threads: int, prompts: list[str], runs: int) -> 
     load_s = time.perf_counter() - t
     first = gen.generate(prompts[0], {}, 0)
     wall = [gen.generate(prompts[r % len(prompts)], {}, r)["wall_ms"] / 1e3 for r in range(runs)]
+    by_prompt = {}
+    for r, w in enumerate(wall):
+        by_prompt.setdefault(r % len(prompts), []).append(w)
     return {"load_s": load_s, "first_wall_s": first["wall_ms"] / 1e3, "wall_s": statistics.median(wall),
-            "wall_s_all": wall}
+            "wall_s_all": wall, "wall_s_by_prompt": {k: statistics.median(v) for k, v in by_prompt.items()},
+            "wall_s_mean_over_prompts": statistics.mean(statistics.median(v) for v in by_prompt.values())}
 
 
 def child(args) -> int:
@@ -142,7 +170,7 @@ def main() -> int:
     p.add_argument("--max-length", type=int, default=100)
     p.add_argument("--variants", default="fp32,dynamic,fp16")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=int, default=6, help="prefill/decode generations (prompts in turn)")
     p.add_argument("--oneshot-runs", type=int, default=3, help="0 skips the one-shot graph")
     p.add_argument("--stateful", default="dynamic", help="variants also measured stateful ('' for none)")
     p.add_argument("--context-window", type=int, default=50)
@@ -236,20 +264,24 @@ def main() -> int:
 def table(r: dict) -> str:
     bw = r["bandwidth"]
     lines = [f"model {r['model']}, max length {r['max_length']}, {r['threads']} thread(s), "
-             f"{r['runs']} measured runs; prompt tokens {r['prompt_token_counts']}; "
+             f"{r['runs']} measured runs (prompts in turn; end-to-end = mean over prompts of the median); "
+             f"prompt tokens {r['prompt_token_counts']}; "
              f"bandwidth (1 thread) read {bw['read_gb_s']:.1f} GB/s, copy {bw['copy_gb_s']:.1f} GB/s; "
              f"2 threads read {bw['read_2_threads_gb_s']:.1f} GB/s", "",
              "| variant | size MB | prefill ms | decode ms/token (p90) | decode tok/s | end-to-end s | "
-             "one-shot end-to-end s | stateful decode tok/s | weight MB read/step | bound tok/s | measured/bound |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "one-shot end-to-end s | stateful decode ms/token | cache copy ms/step | weight MB read/step | "
+             "bound tok/s | measured/bound |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for v, e in r["variants"].items():
         pd = e["prefill_decode"]
-        st = e.get("stateful", {}).get("decode_tokens_per_s")
-        os_ = e.get("oneshot", {}).get("wall_s")
+        st = e.get("stateful", {}).get("decode_ms_median")
+        os_ = e.get("oneshot", {}).get("wall_s_mean_over_prompts")
+        cc = pd.get("cache_copy_in_out_ms")
         lines.append(
             f"| {v} | {e['size_mb']:.1f} | {pd['prefill_ms']:.1f} | {pd['decode_ms_median']:.2f} "
-            f"({pd['decode_ms_p90']:.2f}) | {pd['decode_tokens_per_s']:.1f} | {pd['wall_s']:.2f} | "
-            f"{'—' if os_ is None else f'{os_:.2f}'} | {'—' if st is None else f'{st:.1f}'} | "
+            f"({pd['decode_ms_p90']:.2f}) | {pd['decode_tokens_per_s']:.1f} | {pd['wall_s_mean_over_prompts']:.2f} | "
+            f"{'—' if os_ is None else f'{os_:.2f}'} | {'—' if st is None else f'{st:.2f}'} | "
+            f"{'—' if cc is None else f'{cc:.2f}'} | "
             f"{e['weight_bytes_read_per_step'] / 1e6:.0f} | {e['bound_tokens_per_s']:.1f} | "
             f"{e['bound_share']:.0%} |")
     return "\n".join(lines)

@@ -88,3 +88,16 @@ def test_measure_run_fills_every_matching_block(tmp_path, gen_cache, gen_models,
     for k in ("reference", "token_agreement", "first_divergence", "mean_kl", "top1_agreement",
               "prompts", "positions"):
         assert k in b[1]["drift"]
+
+
+def test_int8_prefill_decode_calibrates_and_drifts(gen_cache, gen_models, tiny_source, tiny_tokens):
+    """Full-integer calibration of the two-signature model ((signature_key, inputs) samples)."""
+    from harness import convert, drift
+
+    (int8,) = convert.convert(tiny_source, ["int8"], MAX_LENGTH, export="prefill_decode", cache=gen_cache)
+    cen = int8.report["census"]
+    assert cen["op_counts"]["flex"] == 0 and cen["quantize_ops"] > 0
+    assert int8.report["weight_share"].get("int8", 0) > 0.5
+    fp32 = gen_models[("prefill_decode", "fp32", False)].path
+    d = drift.measure(fp32, int8.path, MAX_LENGTH, _ids(tiny_tokens))
+    assert d["mean_kl"] > 0.0 and math.isfinite(d["mean_kl"]) and d["positions"] > 0
