@@ -75,7 +75,11 @@ class AndroidDevice:
         battery = self.adb.shell(["dumpsys", "battery"], check=False).stdout
         thermal = self.adb.shell(["dumpsys", "thermalservice"], check=False).stdout
         temp = _parse_int(r"^\s*temperature:\s*(-?\d+)", battery)
+        power = self.adb.shell(["dumpsys", "power"], check=False).stdout
+        screen = re.search(r"Display Power: state=(\w+)", power) or re.search(r"mWakefulness=(\w+)", power)
         return {"thermal_status": _parse_int(r"Thermal Status:\s*(\d+)", thermal),
+                "screen": screen.group(1) if screen else None,
+                "charging": bool(re.search(r"(AC|USB|Wireless) powered: true", battery)),
                 "battery_level": _parse_int(r"^\s*level:\s*(\d+)", battery),
                 "battery_temp_c": temp / 10 if temp is not None else None,
                 "free_storage_bytes": self.free_bytes()}

@@ -75,6 +75,7 @@ def test_run_end_to_end_then_nothing_pushed(tiny_models, emulated_device, tmp_pa
         # Every sample carries the device state around it (the emulated app reads its own state).
         assert all(s["thermal_status_before"] == 0 and s["battery_temp_c_after"] == 29.0 for s in b["samples"])
         assert b["env_before"]["battery_level"] is not None and b["env_before"]["thermal_status"] == 0
+        assert b["env_before"]["screen"] == "ON" and b["env_before"]["charging"] is True
     # Models sit on the device under their sha256.
     for v in ("dynamic", "fp16"):
         remote = emulated_device.host_path(contract.model_device_path(contract.DEFAULT_WORK_DIR, tiny_models[v].sha256))

@@ -252,6 +252,12 @@ def cmd_dumpsys(ctx: Ctx) -> int:
                 f"  level: {st.battery_level}\n  scale: 100\n  voltage: 4123\n"
                 f"  temperature: {st.battery_temp_tenths_c}\n  technology: Li-ion\n")
         return 0
+    if service == "power":
+        # The lines of a real `dumpsys power` that say whether the screen is on.
+        ctx.out("POWER MANAGER (dumpsys power)\n\nPower Manager State:\n  mWakefulness=Awake\n"
+                "  mWakefulnessChanging=false\n  mIsPowered=true\n  mStayOn=false\n"
+                "Display Power: state=ON\n")
+        return 0
     if service == "thermalservice":
         status = dev.query_thermal_status()
         temp_c = dev.state.battery_temp_tenths_c / 10.0
