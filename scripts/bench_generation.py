@@ -175,6 +175,7 @@ def main() -> int:
     p.add_argument("--stateful", default="dynamic", help="variants also measured stateful ('' for none)")
     p.add_argument("--context-window", type=int, default=50)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--drift", action="store_true", help="also drift of each variant against fp32")
     p.add_argument("--measure", help=argparse.SUPPRESS)
     p.add_argument("--bandwidth", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -254,6 +255,16 @@ def main() -> int:
         log(json.dumps({k: v2 for k, v2 in entry.items() if k not in ("prefill_decode",)}, default=str)[:600])
         if args.json:
             args.json.write_text(json.dumps(report, indent=1))
+    if args.drift and "fp32" in models_:
+        from harness import drift
+
+        for v in variants:
+            log(f"drift {v} vs fp32")
+            t = time.monotonic()
+            d = drift.measure(models_["fp32"]["pd"].path, models_[v]["pd"].path, args.max_length, ids)
+            d["wall_s"] = time.monotonic() - t
+            report["variants"][v]["drift"] = d
+            log(json.dumps(d))
     report["host"]["load_avg_at_end"] = os.getloadavg()
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
@@ -284,6 +295,14 @@ def table(r: dict) -> str:
             f"{'—' if cc is None else f'{cc:.2f}'} | "
             f"{e['weight_bytes_read_per_step'] / 1e6:.0f} | {e['bound_tokens_per_s']:.1f} | "
             f"{e['bound_share']:.0%} |")
+    if any("drift" in e for e in r["variants"].values()):
+        lines += ["", "| variant | token agreement | first divergence | mean KL(fp32‖variant) | top-1 agreement | positions |",
+                  "|---|---|---|---|---|---|"]
+        for v, e in r["variants"].items():
+            d = e.get("drift")
+            if d:
+                lines.append(f"| {v} | {d['token_agreement']:.3f} | {d['first_divergence']} | {d['mean_kl']:.3g} | "
+                             f"{d['top1_agreement']:.3f} | {d['positions']} |")
     return "\n".join(lines)
 
 

@@ -179,3 +179,24 @@ def test_weights_missing_is_refused(tmp_path, tiny_source):
     check_weights_present(good, lm.count_params())
     meta = json.loads((tmp_path / "good_sm" / "harness_calibration.json").read_text())
     assert meta["parameters"] == lm.count_params()
+
+
+def test_broken_fp16_decode_signature_is_refused(gen_cache, tiny_source):
+    """TF 2.18.1's fp16 conversion of the two-signature model yields a decode signature
+    whose logits are wrong (prefill's are right; decode converted alone is right). The
+    worker's prefill/decode self-consistency check must refuse it rather than let a
+    wrong model be timed. If a TensorFlow upgrade fixes the converter, this test fails:
+    then fp16 becomes available for prefill_decode and this test should be inverted."""
+    from harness import convert
+    from harness.errors import ConversionError
+
+    with pytest.raises(ConversionError, match="decode disagrees with prefill"):
+        convert.convert(tiny_source, ["fp16"], MAX_LENGTH, export="prefill_decode", cache=gen_cache)
+
+
+def test_self_consistency_of_good_conversions(gen_models):
+    from harness.decode_export import MAX_SELF_INCONSISTENCY, self_consistency
+
+    for key, c in gen_models.items():
+        if key[0] == "prefill_decode":
+            assert self_consistency(c.path) <= MAX_SELF_INCONSISTENCY / 10, key
