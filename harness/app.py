@@ -15,7 +15,7 @@ from harness import contract
 from harness.adb import Adb, AdbCallError
 from harness.errors import DeviceError
 
-POLL_S = 0.5
+POLL_S = 0.25
 # Timeout for one block: a fixed allowance for start-up and model load, plus this much
 # per generated token (a phone's GPT-2 base dynamic model takes ~67 ms per token).
 START_ALLOWANCE_S = 120.0
@@ -85,9 +85,11 @@ def run_block(adb: Adb, work_dir: str, spec: dict, on_progress: Callable[[str], 
             for _ in range(n - seen_progress):
                 on_progress("HARNESS_PROGRESS")
             seen_progress = max(seen_progress, n)
-            if contract.find_done(log, run_id) is not None or adb.stat_size(result_path) is not None:
+            if contract.find_done(log, run_id) is not None:
                 break
             running = adb.shell(["pidof", contract.APP_PACKAGE], check=False).exit_status == 0
+            if not running and adb.stat_size(result_path) is not None:
+                break   # finished, and its done line is not (or no longer) in the log buffer
             if not running:
                 crash = _crash_text(adb.shell(["logcat", "-d", "-s", "AndroidRuntime", "ActivityManager"],
                                               timeout_s=30).stdout)

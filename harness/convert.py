@@ -29,7 +29,10 @@ from harness.errors import ConversionError, UserError
 from harness.variants import VARIANTS
 
 # Bump when the exported graph or the converter settings change: it invalidates the cache.
-CONVERSION_CODE_VERSION = 3
+# Per export, so a fix to one export does not reconvert the other's models.
+CONVERSION_CODE_VERSION = {"oneshot": 3,
+                           # 4: prefill/decode checks decode against prefill (refuses broken fp16)
+                           "prefill_decode": 4}
 EXPORTS = ("oneshot", "prefill_decode")
 LIBRARIES = ("tensorflow", "tensorflow-text", "keras", "keras-hub")
 
@@ -89,13 +92,13 @@ def _key(parts: dict) -> str:
 
 def _export_key(source: models.ModelSource, export: str, max_length: int) -> str:
     return _key({"model": source.identity, "export": export, "max_length": max_length,
-                 "libs": library_versions(), "code": CONVERSION_CODE_VERSION})
+                 "libs": library_versions(), "code": CONVERSION_CODE_VERSION[export]})
 
 
 def conversion_key(source: models.ModelSource, variant: str, export: str, max_length: int) -> str:
     return _key({"model": source.identity, "variant": variant, "export": export,
                  "max_length": max_length, "libs": library_versions(),
-                 "code": CONVERSION_CODE_VERSION,
+                 "code": CONVERSION_CODE_VERSION[export],
                  "calibration": prompts_mod.prompts_sha256(calibration_prompts()) if variant == "int8" else None})
 
 
@@ -227,7 +230,7 @@ def convert(source: models.ModelSource, variants: list[str], max_length: int, *,
             "sha256": sha256_file(model_path),
             "size_bytes": model_path.stat().st_size,
             "libraries": library_versions(),
-            "conversion_code_version": CONVERSION_CODE_VERSION,
+            "conversion_code_version": CONVERSION_CODE_VERSION[export],
             "export_wall_s": round(export_meta.get("wall_s", 0.0), 3),
             "export_peak_rss_mb": round(export_meta.get("peak_rss_kb", 0) / 1024, 1),
             "convert_wall_s": round(worker["wall_s"], 3),

@@ -6,25 +6,19 @@ generation test modules and never touch the user's cache.
 """
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from model_fixtures import harness_cache  # noqa: F401  (gen_cache's dependency)
 
 MODEL = "synthetic:tiny"
 MAX_LENGTH = 32
 
 
 @pytest.fixture(scope="session")
-def gen_cache(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "generation-cache"
-    path.mkdir(exist_ok=True)
-    old = os.environ.get("HARNESS_CACHE")
-    os.environ["HARNESS_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("HARNESS_CACHE", None)
-    else:
-        os.environ["HARNESS_CACHE"] = old
+def gen_cache(harness_cache):
+    """The session's one conversion cache (shared with tests/model_fixtures.py, so the
+    one-shot fp32 model of synthetic:tiny is converted once, not once per fixture file)."""
+    return harness_cache
 
 
 @pytest.fixture(scope="session")

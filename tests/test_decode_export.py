@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from _generation_fixtures import MAX_LENGTH, gen_cache, gen_models, tiny_source, tiny_tokens  # noqa: F401
+from _generation_fixtures import MAX_LENGTH, gen_cache, gen_models, tiny_source, tiny_tokens, harness_cache  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from _generation_fixtures import MAX_LENGTH, gen_cache, gen_models, tiny_source, tiny_tokens  # noqa: F401
+from _generation_fixtures import MAX_LENGTH, gen_cache, gen_models, tiny_source, tiny_tokens, harness_cache  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

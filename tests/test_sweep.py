@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from _generation_fixtures import gen_cache  # noqa: F401
+from _generation_fixtures import gen_cache, harness_cache  # noqa: F401
 
 
 def _plan(**kw):
