@@ -112,10 +112,13 @@ def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) 
         contract.validate_spec(spec)
         if not model_path.is_file():
             raise RuntimeError(f"model not found: {spec['model_path']}")
-        data = model_path.read_bytes()
-        result["model"]["sha256"] = hashlib.sha256(data).hexdigest()
-        result["model"]["size_bytes"] = len(data)
-        del data
+        # Streamed: reading a 500 MB model whole would add 500 MB to the peak memory we report.
+        digest = hashlib.sha256()
+        with open(model_path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        result["model"]["sha256"] = digest.hexdigest()
+        result["model"]["size_bytes"] = model_path.stat().st_size
         if result["model"]["sha256"] != spec["model_sha256"]:
             raise RuntimeError(f"model sha256 {result['model']['sha256'][:12]} does not match the "
                                f"spec's {spec['model_sha256'][:12]}")
