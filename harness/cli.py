@@ -174,9 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None,
                    help="alias(es) from devices.yaml, comma-separated, 'host' for this machine, or "
                    f"'all'. Default: {DEFAULT_DEVICE} (an emulated Pixel 7, started if needed)")
-    r.add_argument("--context-window", type=_context_windows, default=[50],
+    r.add_argument("--context-window", type=_context_windows, default=[0],
                    help="keep the last N WORDS of each prompt (words, not tokens, as the runbook's "
-                   "app); 'all' keeps the whole prompt; comma-separated values sweep. Default: 50")
+                   "app); 'all' keeps the whole prompt; comma-separated values sweep. Default: half "
+                   "the max length in words, the runbook's suggested start (50 at max length 100)")
     r.add_argument("--threads", type=_int_list("--threads", 1), default=None,
                    help="interpreter threads; comma-separated values sweep. Default: the device's "
                    "setting in devices.yaml, else 1")

@@ -40,7 +40,7 @@ class Plan:
     devices: list[str]
     variants: list[str]
     max_lengths: list[int]
-    context_windows: list[int | None]
+    context_windows: list[int | None]   # words; None keeps the whole prompt, 0 = half the max length
     threads: list[int]
     warmup: int
     runs: int
@@ -81,7 +81,10 @@ def cells(plan: Plan) -> tuple[list[Cell], list[dict]]:
     """The cross product of the plan's lists, minus impossible cells (returned with reasons)."""
     keep, skipped = [], []
     for L, cw, t, v in itertools.product(plan.max_lengths, plan.context_windows, plan.threads, plan.variants):
-        cell = Cell(v, L, cw, t)
+        # 0 is the default: half the max length in words (the runbook's suggested start).
+        cell = Cell(v, L, max(1, L // 2) if cw == 0 else cw, t)
+        if cell in keep or any(s["cell"] == asdict(cell) for s in skipped):
+            continue   # the default window and an explicit one can name the same cell
         # The output includes the prompt: N words take at least N tokens plus the start
         # token, so a window of N >= L - 1 words leaves no room for a single new token.
         if cw is not None and cw >= L - 1:

@@ -23,7 +23,7 @@ def _plan(**kw):
 @pytest.mark.parametrize("lists", [
     dict(variants=["fp32", "dynamic", "fp16"], max_lengths=[16, 32, 100], context_windows=[None, 10, 31, 50],
          threads=[1, 2]),
-    dict(variants=["int8"], max_lengths=[2, 3], context_windows=[0, 1, 2], threads=[4]),
+    dict(variants=["int8"], max_lengths=[2, 3], context_windows=[1, 2], threads=[4]),
     dict(variants=["fp32", "dynamic"], max_lengths=[32, 64], context_windows=[10], threads=[1]),
 ])
 def test_cells_are_the_cross_product_minus_reported_impossible_cells(lists):
@@ -48,6 +48,15 @@ def test_cells_are_the_cross_product_minus_reported_impossible_cells(lists):
     for s in skipped:
         assert str(s["cell"]["context_window"]) in s["reason"] and str(s["cell"]["max_length"]) in s["reason"]
         assert s["cell"] == asdict(Cell(**s["cell"]))
+
+
+def test_default_context_window_is_half_the_max_length():
+    """0 (the CLI's default) means the runbook's suggested start: half the max length, in words."""
+    from harness.runner import cells
+
+    keep, skipped = cells(_plan(max_lengths=[32, 100], context_windows=[0, 16]))
+    assert sorted((c.max_length, c.context_window) for c in keep) == [(32, 16), (100, 16), (100, 50)]
+    assert not skipped
 
 
 @pytest.mark.slow

@@ -22,7 +22,13 @@ def test_drop_during_push_then_recover(emulated_device, tmp_path):
     emulated_device.set_faults(drop_push_after_bytes=1024 * 1024)
     r = emulated_device.adb("push", str(src), "/data/local/tmp/x.bin")
     assert r.returncode == 1
-    assert not emulated_device.host_path("/data/local/tmp/x.bin").exists()  # partial file removed
+    # The device removes the partial file when its side of the link fails, which can be a
+    # moment after the client has already given up: wait for it (bounded).
+    partial = emulated_device.host_path("/data/local/tmp/x.bin")
+    deadline = time.monotonic() + 5
+    while partial.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not partial.exists()  # partial file removed
     emulated_device.wait_online()
     assert emulated_device.adb("push", str(src), "/data/local/tmp/x.bin").returncode == 0
     assert emulated_device.host_path("/data/local/tmp/x.bin").read_bytes() == src.read_bytes()
