@@ -28,32 +28,25 @@ class _Parser(argparse.ArgumentParser):
 
 # ----------------------------------------------------------------- argument types
 
+def _whole(name: str, minimum: int, text: str, what: str = "a whole number") -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} takes {what}, got {text.strip()!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
 def _int_list(name: str, minimum: int):
     def parse(text: str) -> list[int]:
-        out = []
-        for part in text.split(","):
-            part = part.strip()
-            try:
-                value = int(part)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{name} takes whole numbers, got {part!r}") from None
-            if value < minimum:
-                raise argparse.ArgumentTypeError(f"{name} must be at least {minimum}, got {value}")
-            out.append(value)
-        return list(dict.fromkeys(out))
+        values = [_whole(name, minimum, part, "whole numbers") for part in text.split(",")]
+        return list(dict.fromkeys(values))
     return parse
 
 
 def _count(name: str, minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} takes a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{name} must be at least {minimum}, got {value}")
-        return value
-    return parse
+    return lambda text: _whole(name, minimum, text)
 
 
 def _context_windows(text: str) -> list[int | None]:
