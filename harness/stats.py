@@ -67,6 +67,31 @@ def cv(xs: Sequence[float]) -> float:
     return float(np.std(a, ddof=1) / abs(mean))
 
 
+def within_group_cv(xs: Sequence[float], groups: Sequence) -> float:
+    """CV of the noise within groups (e.g. repeats of the same prompt), pooled over groups.
+
+    Generations of different prompts differ by design (more or fewer tokens to generate),
+    so the plain CV of a block that cycles through prompts is not noise. Each value is
+    divided by its group's mean; the pooled standard deviation of those ratios (ddof = one
+    per group) is the CV. NaN when no group has two values.
+    """
+    a = np.asarray(xs, dtype=float)
+    g = np.asarray(list(groups), dtype=object)
+    keep = np.isfinite(a)
+    a, g = a[keep], g[keep]
+    ratios, n_groups = [], 0
+    for key in dict.fromkeys(g.tolist()):
+        vals = a[g == key]
+        if vals.size < 2 or np.mean(vals) == 0:
+            continue
+        ratios.extend(vals / np.mean(vals))
+        n_groups += 1
+    dof = len(ratios) - n_groups
+    if dof < 1:
+        return math.nan
+    return float(math.sqrt(sum((r - 1.0) ** 2 for r in ratios) / dof))
+
+
 def mann_whitney_p(baseline: Sequence[float], candidate: Sequence[float]) -> float:
     """Two-sided Mann-Whitney U p-value (scipy; exact for small samples without ties).
 

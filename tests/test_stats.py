@@ -76,3 +76,12 @@ def test_bootstrap_is_reproducible_with_fixed_seed():
 ])
 def test_verdict_needs_both_significance_and_effect(ratio, p, expected):
     assert stats.verdict(ratio, p, alpha=0.05, min_effect=0.05) == expected
+
+
+def test_within_group_cv_ignores_differences_between_prompts():
+    values = [100, 101, 99, 200, 202, 198]
+    groups = [0, 0, 0, 1, 1, 1]
+    # by hand: ratios 1, 1.01, 0.99 and 1, 1.01, 0.99; squared deviations sum 4e-4 over 6 - 2 dof
+    assert stats.within_group_cv(values, groups) == pytest.approx((4e-4 / 4) ** 0.5)
+    assert stats.cv(values) > 0.3        # the plain CV would cry wolf
+    assert math.isnan(stats.within_group_cv([1, 2, 3], [0, 1, 2]))   # no repeats: no estimate
