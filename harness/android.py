@@ -8,13 +8,12 @@ harness when they are not running, and stopped again when the run ends.
 from __future__ import annotations
 
 import re
-import shlex
 import time
 from pathlib import Path
 from typing import Callable
 
 from harness import app as app_client, config as config_mod, contract
-from harness.adb import Adb, AdbCallError, AdbServer
+from harness.adb import Adb, AdbServer
 from harness.convert import Converted
 from harness.errors import DeviceError, UserError
 
@@ -35,8 +34,7 @@ def _parse_int(pattern: str, text: str) -> int | None:
 class AndroidDevice:
     kind = "adb"
 
-    def __init__(self, cfg: config_mod.DeviceConfig, adb: Adb, started_emulator: str | None = None,
-                 state_root: Path | None = None):
+    def __init__(self, cfg: config_mod.DeviceConfig, adb: Adb, started_emulator: str | None = None):
         self.alias = cfg.alias
         self.cfg = cfg
         self.adb = adb

@@ -21,7 +21,7 @@ def _plan_from_args(args, device_names: list[str]) -> Plan:
                 prompts_source=source_label, prompts=prompt_list, export=args.export, drift=args.drift)
 
 
-def resolve_devices(names: list[str], config_path: Path, threads_default: list[int] | None):
+def resolve_devices(names: list[str], config_path: Path):
     """Device aliases -> Device objects. 'host' is this machine; others come from devices.yaml."""
     devices = []
     others = [n for n in names if n != "host"]
@@ -52,7 +52,8 @@ def run(args) -> int:
         plan = Plan.from_dict(rec.doc["plan"])
         keep, _skipped = cells(plan)
     else:
-        device_names = [n.strip() for n in (args.device or DEFAULT_DEVICE).split(",") if n.strip()]
+        device_names = list(dict.fromkeys(n.strip() for n in (args.device or DEFAULT_DEVICE).split(",")
+                                          if n.strip()))
         plan = _plan_from_args(args, device_names)
         keep, skipped = cells(plan)
         for s in skipped:
@@ -63,7 +64,7 @@ def run(args) -> int:
     config_path = Path(getattr(args, "config", "devices.yaml"))
     _check_device_names(plan.devices, config_path)    # a bad alias or devices.yaml fails before converting
     # Find (or start) the devices before converting: a missing phone is known in seconds.
-    devices = resolve_devices(plan.devices, config_path, args.threads)
+    devices = resolve_devices(plan.devices, config_path)
     try:
         converted = {}
         with display.status() as status:

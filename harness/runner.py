@@ -15,9 +15,7 @@ import os
 import platform
 import secrets
 import subprocess
-import sys
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
