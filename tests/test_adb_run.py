@@ -326,3 +326,12 @@ def test_missing_app_is_installed_from_the_built_apk(tiny_models, emulated_devic
     assert doc["blocks"][0]["app"]["version_code"] == contract.APP_VERSION_CODE
     out = emulated_device.shell(f"dumpsys package {contract.APP_PACKAGE}").stdout.decode()
     assert f"versionCode={contract.APP_VERSION_CODE}" in out
+
+
+def test_harness_devices_lists_the_attached_device(emulated_device, tmp_path, capsys):
+    cfg = write_config(tmp_path / "devices.yaml", emulated_device.adb_port, {"dut": emulated_device.serial})
+    assert cli.main(["devices", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if emulated_device.serial in line)
+    for cell in ("dut", "Pixel 7", "14", "arm64-v8a", "85%", "29.0", "0.1.0 (1)", "yes"):
+        assert cell in row, (cell, row)
