@@ -172,6 +172,22 @@ class Adb:
                                result.stderr or result.stdout)
         return result
 
+    def shell_batch(self, commands: list[list[str]], timeout_s: float = SHELL_TIMEOUT_S) -> list[str]:
+        """Run several harness-made commands in one shell call; their stdouts, in order.
+
+        Each argv is quoted as in ``shell``; only the separators (``;`` and an echo of a
+        fixed marker) are literal, so no user text reaches the device's shell. One round
+        trip instead of one per command keeps the harness's per-block overhead small.
+        """
+        marker = "__HARNESS_SPLIT__"
+        script = f" ; echo {marker} ; ".join(shlex.join(c) for c in commands)
+        try:
+            r = self._dev().shell2(script, timeout=timeout_s, v2=True)
+        except (adbutils.AdbError, OSError, EOFError) as e:
+            raise self._fail(script, e) from None
+        parts = r.stdout.split(marker + "\n")
+        return (parts + [""] * len(commands))[:len(commands)]
+
     def getprop(self, name: str) -> str:
         return self.shell(["getprop", name]).stdout.strip()
 

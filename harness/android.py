@@ -70,25 +70,31 @@ class AndroidDevice:
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
-        battery = self.adb.shell(["dumpsys", "battery"], check=False).stdout
-        thermal = self.adb.shell(["dumpsys", "thermalservice"], check=False).stdout
+        """Thermal status, battery, screen and free storage, read in one shell call."""
+        battery, thermal, power, df = self.adb.shell_batch(
+            [["dumpsys", "battery"], ["dumpsys", "thermalservice"], ["dumpsys", "power"], self._df_argv()])
         temp = _parse_int(r"^\s*temperature:\s*(-?\d+)", battery)
-        power = self.adb.shell(["dumpsys", "power"], check=False).stdout
         screen = re.search(r"Display Power: state=(\w+)", power) or re.search(r"mWakefulness=(\w+)", power)
         return {"thermal_status": _parse_int(r"Thermal Status:\s*(\d+)", thermal),
                 "screen": screen.group(1) if screen else None,
                 "charging": bool(re.search(r"(AC|USB|Wireless) powered: true", battery)),
                 "battery_level": _parse_int(r"^\s*level:\s*(\d+)", battery),
                 "battery_temp_c": temp / 10 if temp is not None else None,
-                "free_storage_bytes": self.free_bytes()}
+                "free_storage_bytes": self._parse_df(df)}
 
-    def free_bytes(self) -> int | None:
-        out = self.adb.shell(["df", "-k", self.cfg.work_dir.rsplit("/", 1)[0] or "/"], check=False).stdout
+    def _df_argv(self) -> list[str]:
+        return ["df", "-k", self.cfg.work_dir.rsplit("/", 1)[0] or "/"]
+
+    @staticmethod
+    def _parse_df(out: str) -> int | None:
         rows = [ln.split() for ln in out.splitlines()[1:] if ln.split()]
         try:
             return int(rows[-1][3]) * 1024
         except (IndexError, ValueError):
             return None
+
+    def free_bytes(self) -> int | None:
+        return self._parse_df(self.adb.shell(self._df_argv(), check=False).stdout)
 
     def wait_steady(self, on_wait: ProgressFn) -> dict:
         """The thermal gate: wait (with a limit) until thermal status <= the configured ceiling."""

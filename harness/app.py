@@ -80,14 +80,16 @@ def run_block(adb: Adb, work_dir: str, spec: dict, on_progress: Callable[[str], 
     gone_since = None
     try:
         while True:
-            log = adb.shell(["logcat", "-d", "-s", contract.LOG_TAG], timeout_s=30).stdout
+            # One round trip a poll: the app's log lines and whether its process lives.
+            log, pids = adb.shell_batch([["logcat", "-d", "-s", contract.LOG_TAG],
+                                         ["pidof", contract.APP_PACKAGE]], timeout_s=30)
             n = contract.count_progress(log, run_id)
             for _ in range(n - seen_progress):
                 on_progress("HARNESS_PROGRESS")
             seen_progress = max(seen_progress, n)
             if contract.find_done(log, run_id) is not None:
                 break
-            running = adb.shell(["pidof", contract.APP_PACKAGE], check=False).exit_status == 0
+            running = bool(pids.strip())
             if not running and adb.stat_size(result_path) is not None:
                 break   # finished, and its done line is not (or no longer) in the log buffer
             if not running:
