@@ -340,6 +340,8 @@ def _measure(dev: Device, describe: dict, plan: Plan, cell: Cell, model: Convert
     env_after = dev.state()
     return {
         "block_id": bid, "round": round_, "app_run_id": block_run_id,
+        # The app's own start and end (its clock): the block's time outside them is the harness's.
+        "app_started_at": result["started_at"] or None, "app_finished_at": result["finished_at"] or None,
         "status": result["status"], "error": result["error"],
         "started_at": started, "finished_at": _now(),
         "device": {**describe, "fingerprint": result["device"]["fingerprint"] or describe["fingerprint"],
