@@ -19,6 +19,7 @@ from typing import Callable, Protocol
 from harness import contract
 from harness.convert import Converted
 from harness.errors import DeviceError
+from harness.hostrun import proc_kb
 
 ProgressFn = Callable[[str], None]
 # A generation of the tiny model takes milliseconds, of GPT-2 base seconds; the
@@ -37,16 +38,6 @@ class Device(Protocol):
     def deploy(self, models: list[Converted], progress: ProgressFn) -> dict: ...
     def run(self, spec: dict, model: Converted, on_progress: ProgressFn) -> dict: ...
     def close(self) -> None: ...
-
-
-def _meminfo_kb(field: str) -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 class HostDevice:
@@ -73,7 +64,7 @@ class HostDevice:
         load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         return {"thermal_status": None, "battery_level": None, "battery_temp_c": None,
                 "load_avg_1m": round(load1, 2) if load1 is not None else None,
-                "mem_available_kb": _meminfo_kb("MemAvailable")}
+                "mem_available_kb": proc_kb("/proc/meminfo", "MemAvailable")}
 
     def wait_steady(self, on_wait: ProgressFn) -> dict:
         return self.state()

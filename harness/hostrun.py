@@ -51,9 +51,10 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _vm_kb(field: str) -> int | None:
+def proc_kb(path: str, field: str) -> int | None:
+    """A ``Field:  N kB`` value from a /proc file (``/proc/self/status``, ``/proc/meminfo``)."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(path).read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
@@ -149,7 +150,7 @@ def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) 
         msg = str(e).strip().splitlines()
         result["status"] = "error"
         result["error"] = f"{type(e).__name__}: {msg[-1] if msg else ''}"[:1000]
-    result["memory"]["vmhwm_kb"] = _vm_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["memory"]["vmhwm_kb"] = proc_kb("/proc/self/status", "VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result["finished_at"] = _now()
     return result
 
