@@ -15,7 +15,10 @@ from harness import contract
 from harness.adb import Adb, AdbCallError
 from harness.errors import DeviceError
 
+# Polling runs `logcat -d` on the device, so it is kept slow while the app generates (it
+# competes with the measurement) and fast once the last generation has reported.
 POLL_S = 0.25
+FINAL_POLL_S = 0.03
 # Timeout for one block: a fixed allowance for start-up and model load, plus this much
 # per generated token (a phone's GPT-2 base dynamic model takes ~67 ms per token).
 START_ALLOWANCE_S = 120.0
@@ -67,8 +70,7 @@ def run_block(adb: Adb, work_dir: str, spec: dict, on_progress: Callable[[str], 
     with tempfile.TemporaryDirectory(prefix="harness-spec-") as tmp:
         local = Path(tmp) / "spec.json"
         local.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-        adb.shell(["mkdir", "-p", f"{work_dir}/specs"])
-        adb.push(local, spec_path)
+        adb.push(local, spec_path)      # deploy made the directory
     out = adb.shell(["am", "start", "-S", "-W", "-n", contract.APP_COMPONENT,
                      "--es", contract.EXTRA_SPEC_PATH, spec_path, "--es", contract.EXTRA_RUN_ID, run_id],
                     timeout_s=60, check=False)
@@ -103,7 +105,8 @@ def run_block(adb: Adb, work_dir: str, spec: dict, on_progress: Callable[[str], 
             if time.monotonic() > deadline:
                 adb.shell(["am", "force-stop", contract.APP_PACKAGE], check=False)
                 raise DeviceError(adb.serial, f"the benchmark app did not finish in {block_timeout_s(spec):.0f} s")
-            time.sleep(POLL_S)
+            generations = spec["warmup_runs"] + spec["measured_runs"]
+            time.sleep(FINAL_POLL_S if seen_progress >= generations else POLL_S)
         # The done line can come just before the rename lands: wait briefly for the file.
         for _ in range(20):
             if adb.stat_size(result_path) is not None:
