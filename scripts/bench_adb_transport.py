@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,24 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import adbutils  # noqa: E402
 
 from harness.emulator.manage import connect_adb, run_adb, start_emulator, stop_emulator  # noqa: E402
+from harness.emulator.server import free_port  # noqa: E402
+from harness.hostrun import cpu_model  # noqa: E402
 
 BYTES_PER_MB = 1_000_000
-
-
-def _free_port() -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not 5554 <= port <= 5585:
-            return port
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def _timed(fn) -> float:
@@ -61,7 +46,7 @@ def main() -> int:
         tmp = Path(tmp)
         env = {k: v for k, v in os.environ.items() if k not in ("ADB_SERVER_SOCKET", "ANDROID_SERIAL")}
         env["HOME"] = str(tmp)
-        adb_port = _free_port()
+        adb_port = free_port()
         size = args.size_mb * BYTES_PER_MB
         src = tmp / "payload.bin"
         with open(src, "wb") as f:
@@ -99,11 +84,11 @@ def main() -> int:
             stop_emulator("bench", state_root=tmp / "emus", env=env)
             run_adb(["kill-server"], adb_port, env)
     print(f"command: {' '.join([Path(sys.executable).name] + sys.argv)}")
-    print(f"machine: nproc={os.cpu_count()}, CPU: {_cpu_model()}, Python {platform.python_version()}, "
+    print(f"machine: nproc={os.cpu_count()}, CPU: {cpu_model()}, Python {platform.python_version()}, "
           f"{subprocess.run(['adb', 'version'], capture_output=True, text=True).stdout.splitlines()[1]}")
     print()
-    print(f"| what | median | runs |")
-    print(f"|---|---|---|")
+    print("| what | median | runs |")
+    print("|---|---|---|")
     ms = [c * 1000 for c in connects]
     print(f"| connect handshake (adb connect -> device) | {statistics.median(ms):.0f} ms | "
           + ", ".join(f"{m:.0f}" for m in ms) + " ms |")

@@ -50,8 +50,9 @@ def main() -> int:
     doc = json.loads(run_file.read_text())
     import statistics
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
+    from harness.hostrun import cpu_model
+
+    cpu = cpu_model()
     print(f"Machine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; "
           f"TensorFlow {doc['host']['tensorflow']}. Command: `{' '.join(['python', *sys.argv])}`\n")
     ex = exports.get("oneshot", {})

@@ -23,21 +23,14 @@ from typing import Any
 
 import pytest
 
+from harness.emulator.server import free_port
+
 ADB_FIXTURE_TIMEOUT_S = 20.0
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "emulator(**options): options for the emulated_device fixture (see tests/conftest.py)")
-
-
-def _free_port() -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not 5554 <= port <= 5585:
-            return port
 
 
 def _port_open(port: int) -> bool:
@@ -72,7 +65,7 @@ def adb_server(tmp_path) -> AdbServer:
     env = {k: v for k, v in os.environ.items()
            if k not in ("ADB_SERVER_SOCKET", "ANDROID_SERIAL", "ANDROID_ADB_SERVER_PORT")}
     env["HOME"] = str(home)
-    server = AdbServer(_free_port(), env, home)
+    server = AdbServer(free_port(), env, home)
     result = server.adb("start-server")
     assert result.returncode == 0, result.stderr
     try:

@@ -15,7 +15,6 @@ import socket
 import struct
 import threading
 import time
-from pathlib import Path
 
 from harness.emulator.device import Device
 from harness.emulator.faults import LinkShaper
@@ -29,6 +28,16 @@ log = logging.getLogger(__name__)
 ADB_EMULATOR_PORT_RANGE = range(5554, 5586)
 STATE_FILE = "emulator.json"
 _CONTROL_LINE_MAX_BYTES = 1 << 20
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free right now outside the emulator range (for an adb server a test or benchmark starts)."""
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in ADB_EMULATOR_PORT_RANGE:
+            return port
 
 
 def bind_listener(port: int | None, host: str = "127.0.0.1") -> socket.socket:
