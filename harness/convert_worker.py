@@ -5,7 +5,8 @@ graph as a SavedModel whose weights stay variables; ``... convert ...`` turns th
 SavedModel into one .tflite variant, letting the converter freeze the weights. One
 process per step keeps peak memory at what that step needs (FINDINGS §3a: 2.7–3.5 GiB
 on the GPT-2 base shape instead of ~15 GiB for freeze-first), and lets the parent
-report each step's own peak.
+report each step's own peak. Full integer takes three steps — ``convert
+--stop-before-calibration``, ``calibrate``, ``quantize`` — for the same reason (below).
 
 Each command prints one JSON line on stdout as its last line: what it did, its wall
 time and its peak resident memory. Errors are printed as ``{"error": "..."}``, exit 3.
@@ -118,7 +119,20 @@ def cmd_convert(args) -> dict:
     signature_keys = args.signature_keys.split(",") if args.signature_keys else None
     converter = tf.lite.TFLiteConverter.from_saved_model(args.saved_model, signature_keys=signature_keys)
     variants.configure(converter, args.variant, prompts, export=args.export)
+    if args.stop_before_calibration:
+        _stop_before_calibration(converter, args.out, args.state)
+        try:
+            converter.convert()
+        except _FloatModelSaved:
+            return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
+        raise RuntimeError("the converter finished without calibrating: not a full-integer conversion")
     flatbuffer = converter.convert()
+    _finish(flatbuffer, args)
+    return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
+
+
+def _finish(flatbuffer: bytes, args) -> None:
+    """Write the model atomically; a prefill/decode model must pass its weight check first."""
     tmp = args.out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(flatbuffer)
@@ -131,6 +145,123 @@ def cmd_convert(args) -> dict:
             os.remove(tmp)
             raise
     os.replace(tmp, args.out)
+
+
+# --- Full integer in three processes --------------------------------------------------
+# TF 2.18's post-training int8 happens inside one ``converter.convert()``: the MLIR
+# conversion to a float flatbuffer, then ``_quantize``: calibration (an interpreter that
+# records every intermediate tensor over the representative set) and ``mlir_quantize``.
+# In one process their memory stacks up (5.2 GiB on GPT-2 base). Here the first process
+# stops at ``_quantize`` and saves the float model with the arguments the converter
+# would have passed; ``calibrate`` and ``quantize`` then each start fresh and do exactly
+# what ``_quantize`` and the rest of ``convert()`` do (tensorflow/lite/python/lite.py).
+
+
+class _FloatModelSaved(Exception):
+    """Raised from the converter's quantize step once the float model is on disk."""
+
+
+def _stop_before_calibration(converter, float_out: str, state_out: str) -> None:
+    import base64
+
+    import flatbuffers
+    import tensorflow as tf
+
+    def quantize(result, input_type, output_type, activations_type, bias_type, allow_float,
+                 enable_variable_quantization, debug_options):
+        if activations_type != tf.int8 or not converter.experimental_new_quantizer:
+            raise RuntimeError("the staged int8 conversion covers int8 activations with the MLIR "
+                               "quantizer only")
+        registerers = list(converter.target_spec._experimental_custom_op_registerers)
+        if not all(isinstance(r, str) for r in registerers):
+            raise RuntimeError("the staged int8 conversion passes custom op registerers by name only")
+        builder = flatbuffers.Builder(0)
+        builder.Finish(converter._metadata.Pack(builder))
+        state = {
+            "input_type": tf.as_dtype(input_type).name,
+            "output_type": tf.as_dtype(output_type).name,
+            "enable_variable_quantization": bool(enable_variable_quantization),
+            "disable_per_channel": bool(converter._experimental_disable_per_channel),
+            "disable_per_channel_for_dense_layers": bool(
+                converter._experimental_disable_per_channel_quantization_for_dense_layers),
+            "debug_options": base64.b64encode(debug_options.SerializeToString()).decode(),
+            "custom_op_registerers": registerers,
+            "use_buffer_offset": bool(converter._experimental_use_buffer_offset),
+            "exclude_conversion_metadata": bool(converter.exclude_conversion_metadata),
+            "conversion_metadata": base64.b64encode(bytes(builder.Output())).decode(),
+        }
+        with open(float_out, "wb") as f:
+            f.write(result)
+        with open(state_out, "w") as f:
+            json.dump(state, f)
+        raise _FloatModelSaved()
+
+    converter._quantize = quantize
+
+
+def cmd_calibrate(args) -> dict:
+    """Record min/max of every tensor over the representative set (``Calibrator.calibrate``)."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the Flex delegate needs the TF Text kernels)
+    from tensorflow.lite.python.optimize import calibrator
+
+    from harness import variants
+
+    t0 = time.monotonic()
+    state = json.loads(open(args.state).read())
+    with open(args.model, "rb") as f:
+        model = calibrator.add_intermediate_tensors(f.read())
+    dataset = tf.lite.RepresentativeDataset(
+        variants.representative_dataset(json.loads(args.prompts_json), args.export, args.saved_model))
+    calibrated = calibrator.Calibrator(model, state["custom_op_registerers"], []).calibrate(dataset.input_gen)
+    del model
+    with open(args.out, "wb") as f:
+        f.write(calibrated)
+    return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
+
+
+def cmd_quantize(args) -> dict:
+    """``mlir_quantize`` the calibrated model, then the tail of ``convert()``: read-only
+    buffer deduplication and the conversion metadata."""
+    import base64
+
+    import tensorflow as tf
+    from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata_fb
+    from tensorflow.lite.python import convert as tfl_convert
+    from tensorflow.lite.python import util as tfl_util
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    def uses_buffer_offset(model_object) -> bool:
+        return any(m.name.decode("utf-8") == "buffer_location" for m in (model_object.metadata or []))
+
+    t0 = time.monotonic()
+    state = json.loads(open(args.state).read())
+    with open(args.model, "rb") as f:
+        calibrated = f.read()
+    model = tfl_convert.mlir_quantize(
+        calibrated, state["disable_per_channel"],
+        input_data_type=tf.as_dtype(state["input_type"]),
+        output_data_type=tf.as_dtype(state["output_type"]),
+        enable_variable_quantization=state["enable_variable_quantization"],
+        disable_per_channel_for_dense_layers=state["disable_per_channel_for_dense_layers"],
+        debug_options_str=base64.b64decode(state["debug_options"]))
+    del calibrated
+    if not state["use_buffer_offset"]:
+        if not uses_buffer_offset(flatbuffer_utils.convert_bytearray_to_object(model)):
+            model = tfl_convert.deduplicate_readonly_buffers(model)
+    if not (state["exclude_conversion_metadata"] or state["use_buffer_offset"]):
+        model_object = flatbuffer_utils.convert_bytearray_to_object(model)
+        if not uses_buffer_offset(model_object):
+            meta = metadata_fb.ConversionMetadataT.InitFromPackedBuf(
+                base64.b64decode(state["conversion_metadata"]), 0)
+            meta.options.modelOptimizationModes = (   # unpacked as a numpy array; the converter's is a list
+                [int(m) for m in (meta.options.modelOptimizationModes or [])]
+                + list(tfl_util.get_sparsity_modes(model_object)))
+            meta.environment.modelHash = tfl_util.get_model_hash(model_object)
+            model_object = tfl_util.populate_conversion_metadata(model_object, meta)
+            model = flatbuffer_utils.convert_object_to_bytearray(model_object)
+        del model_object
+    _finish(model, args)
     return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
 
 
@@ -154,10 +285,28 @@ def main(argv=None) -> int:
     c.add_argument("--export", default="oneshot")
     c.add_argument("--signature-keys", default="")
     c.add_argument("--prompts-json", default="")
+    c.add_argument("--stop-before-calibration", action="store_true",
+                   help="int8: save the float model and the quantizer's arguments (--state), then stop")
+    c.add_argument("--state", default="")
     c.add_argument("--out", required=True)
+    k = sub.add_parser("calibrate")
+    k.add_argument("--model", required=True)
+    k.add_argument("--state", required=True)
+    k.add_argument("--saved-model", required=True)
+    k.add_argument("--export", default="oneshot")
+    k.add_argument("--prompts-json", required=True)
+    k.add_argument("--out", required=True)
+    q = sub.add_parser("quantize")
+    q.add_argument("--model", required=True)
+    q.add_argument("--state", required=True)
+    q.add_argument("--saved-model", required=True)
+    q.add_argument("--export", default="oneshot")
+    q.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    commands = {"export": cmd_export, "convert": cmd_convert, "calibrate": cmd_calibrate,
+                "quantize": cmd_quantize}
     try:
-        result = cmd_export(args) if args.cmd == "export" else cmd_convert(args)
+        result = commands[args.cmd](args)
     except SystemExit as e:
         return int(e.code or 0)
     except Exception as e:  # reported to the parent as one line; the parent decides

@@ -51,7 +51,6 @@ def configure(converter, variant: str, representative_prompts: list[str] | None 
     ``oneshot`` is the runbook's string graph (Flex + TF Text); ``prefill_decode`` is a
     numeric graph that needs builtin ops only, and its int8 calibration takes token ids.
     """
-    import numpy as np
     import tensorflow as tf
 
     oneshot = export == "oneshot"
@@ -71,20 +70,27 @@ def configure(converter, variant: str, representative_prompts: list[str] | None 
         converter.target_spec.supported_types = [tf.float16]
         return
     if variant == "int8":
-        if not representative_prompts:
-            raise UserError("int8 needs a representative prompt set")
-        prompts = list(representative_prompts)
-        if oneshot:
-            def representative_dataset():
-                for p in prompts:
-                    # Bytes, not str: a unicode numpy array silently feeds the wrong prompt.
-                    yield {"prompt": np.array(p.encode("utf-8"))}
-        else:
-            from harness import decode_export
-
-            representative_dataset = decode_export.representative_dataset(
-                prompts, getattr(converter, "saved_model_dir", None))
-        converter.representative_dataset = representative_dataset
+        converter.representative_dataset = representative_dataset(
+            representative_prompts, export, getattr(converter, "saved_model_dir", None))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + base_ops[1:]
         return
     raise UserError(f"unknown variant {variant!r}")
+
+
+def representative_dataset(prompts: list[str] | None, export: str, saved_model_dir=None):
+    """The int8 calibration generator, as ``converter.representative_dataset`` takes it."""
+    import numpy as np
+
+    if not prompts:
+        raise UserError("int8 needs a representative prompt set")
+    prompts = list(prompts)
+    if export != "oneshot":
+        from harness import decode_export
+
+        return decode_export.representative_dataset(prompts, saved_model_dir)
+
+    def gen():
+        for p in prompts:
+            # Bytes, not str: a unicode numpy array silently feeds the wrong prompt.
+            yield {"prompt": np.array(p.encode("utf-8"))}
+    return gen

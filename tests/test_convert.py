@@ -83,6 +83,40 @@ def test_generation_starts_from_the_whole_prompt(tiny_models):
     assert 3 < int(out["prompt_token_count"]) < TINY_MAX_LENGTH
 
 
+def _generate(path, prompt: str) -> bytes:
+    import tensorflow_text as tf_text
+    from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+
+    it = InterpreterWithCustomOps(model_path=str(path),
+                                  custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS)
+    return it.get_signature_runner("serving_default")(prompt=np.array(prompt.encode()))["text"].item()
+
+
+def test_int8_in_three_processes_is_the_converters_own_int8(tiny_models, harness_cache, tmp_path):
+    """int8 runs as convert-to-float, calibrate, quantize in fresh processes (to stay under
+    4 GB on GPT-2 base); the model must be what one ``converter.convert()`` makes."""
+    import tensorflow as tf
+
+    from harness import variants
+
+    staged = tiny_models["int8"]
+    assert [s["stage"] for s in staged.report["convert_stages"]] == ["convert", "calibrate", "quantize"]
+    assert staged.report["convert_peak_rss_mb"] == max(s["peak_rss_mb"] for s in staged.report["convert_stages"])
+    assert sorted(p.name for p in staged.path.parent.glob("*.tflite")) == ["model.tflite"]  # no intermediates
+
+    source = models.resolve("synthetic:tiny")
+    saved = harness_cache / "exports" / convert._export_key(source, "oneshot", TINY_MAX_LENGTH) / "saved_model"
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    variants.configure(converter, "int8", convert.calibration_prompts())
+    one = tmp_path / "one-process.tflite"
+    one.write_bytes(converter.convert())
+
+    assert one.stat().st_size == staged.size_bytes
+    assert census.census(one).to_dict() == census.census(staged.path).to_dict()
+    for prompt in (convert.calibration_prompts()[0], "a prompt the calibration never saw"):
+        assert _generate(one, prompt) == _generate(staged.path, prompt)
+
+
 @pytest.mark.parametrize("spec,message", [
     ("synthetic:huge", "unknown synthetic model"),
     ("not-a-model", "unknown model"),
