@@ -15,8 +15,12 @@ from harness import contract
 from harness.adb import Adb, AdbCallError
 from harness.errors import DeviceError
 
-# Polling runs `logcat -d` on the device, so it is kept slow while the app generates (it
-# competes with the measurement) and fast once the last generation has reported.
+# The app's log lines arrive on one streaming `logcat` connection, opened before the
+# app starts: nothing runs on the device per progress line. Whether the app's process
+# still lives is asked every LIVENESS_S. If the stream cannot be opened or ends early
+# (logd can drop a reader), the loop polls `logcat -d` instead: slowly while the app
+# generates (a dump competes with the measurement), fast after its last generation.
+LIVENESS_S = 1.0
 POLL_S = 0.25
 FINAL_POLL_S = 0.03
 # Timeout for one block: a fixed allowance for start-up and model load, plus this much
@@ -62,6 +66,50 @@ def _crash_text(logcat: str) -> str | None:
     return None
 
 
+class _Watch:
+    """The app's log lines and, now and then, whether its process lives.
+
+    ``poll(fast)`` returns ``(log text so far, alive)``; ``alive`` is None when this
+    poll did not ask. Streams from ``logcat`` while it can, else polls ``logcat -d``.
+    """
+
+    def __init__(self, adb: Adb):
+        self.adb = adb
+        self.text = ""
+        self.polls = 0
+        self._last_liveness = time.monotonic()
+        try:
+            self.stream = adb.stream_lines(["logcat", "-s", contract.LOG_TAG])
+        except AdbCallError:
+            self.stream = None
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream is not None and not self.stream.ended
+
+    def poll(self, fast: bool) -> tuple[str, bool | None]:
+        if self.streaming:
+            lines = self.stream.read(LIVENESS_S)
+            if lines:
+                self.text += "\n".join(lines) + "\n"
+            if time.monotonic() - self._last_liveness < LIVENESS_S and not self.stream.ended:
+                return self.text, None
+            self._last_liveness = time.monotonic()
+            pids = self.adb.shell(["pidof", contract.APP_PACKAGE], timeout_s=30, check=False).stdout
+            return self.text, bool(pids.strip())
+        if self.polls:
+            time.sleep(FINAL_POLL_S if fast else POLL_S)
+        self.polls += 1
+        # One round trip a poll: the app's log lines and whether its process lives.
+        self.text, pids = self.adb.shell_batch([["logcat", "-d", "-s", contract.LOG_TAG],
+                                                ["pidof", contract.APP_PACKAGE]], timeout_s=30)
+        return self.text, bool(pids.strip())
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+
 def run_block(adb: Adb, work_dir: str, spec: dict, on_progress: Callable[[str], None]) -> dict:
     """Push the spec, start the activity, wait for the done line or the result, pull it."""
     run_id = spec["run_id"]
@@ -71,42 +119,17 @@ def run_block(adb: Adb, work_dir: str, spec: dict, on_progress: Callable[[str], 
         local = Path(tmp) / "spec.json"
         local.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
         adb.push(local, spec_path)      # deploy made the directory
-    out = adb.shell(["am", "start", "-S", "-W", "-n", contract.APP_COMPONENT,
-                     "--es", contract.EXTRA_SPEC_PATH, spec_path, "--es", contract.EXTRA_RUN_ID, run_id],
-                    timeout_s=60, check=False)
-    text = out.stdout + out.stderr
-    if out.exit_status != 0 or "Error" in text:
-        raise AdbCallError(adb.serial, "am start", "the benchmark activity did not start", out.exit_status, text)
-    deadline = time.monotonic() + block_timeout_s(spec)
-    seen_progress = 0
-    gone_since = None
+    watch = _Watch(adb)                 # listening before the app can log anything
     try:
-        while True:
-            # One round trip a poll: the app's log lines and whether its process lives.
-            log, pids = adb.shell_batch([["logcat", "-d", "-s", contract.LOG_TAG],
-                                         ["pidof", contract.APP_PACKAGE]], timeout_s=30)
-            n = contract.count_progress(log, run_id)
-            for _ in range(n - seen_progress):
-                on_progress("HARNESS_PROGRESS")
-            seen_progress = max(seen_progress, n)
-            if contract.find_done(log, run_id) is not None:
-                break
-            running = bool(pids.strip())
-            if not running and adb.stat_size(result_path) is not None:
-                break   # finished, and its done line is not (or no longer) in the log buffer
-            if not running:
-                crash = _crash_text(adb.shell(["logcat", "-d", "-s", "AndroidRuntime", "ActivityManager"],
-                                              timeout_s=30).stdout)
-                gone_since = gone_since or time.monotonic()
-                if crash or time.monotonic() - gone_since > GONE_GRACE_S:
-                    return _error_result(spec, crash or "the app's process is gone and left no result")
-            else:
-                gone_since = None
-            if time.monotonic() > deadline:
-                adb.shell(["am", "force-stop", contract.APP_PACKAGE], check=False)
-                raise DeviceError(adb.serial, f"the benchmark app did not finish in {block_timeout_s(spec):.0f} s")
-            generations = spec["warmup_runs"] + spec["measured_runs"]
-            time.sleep(FINAL_POLL_S if seen_progress >= generations else POLL_S)
+        out = adb.shell(["am", "start", "-S", "-W", "-n", contract.APP_COMPONENT,
+                         "--es", contract.EXTRA_SPEC_PATH, spec_path, "--es", contract.EXTRA_RUN_ID, run_id],
+                        timeout_s=60, check=False)
+        text = out.stdout + out.stderr
+        if out.exit_status != 0 or "Error" in text:
+            raise AdbCallError(adb.serial, "am start", "the benchmark activity did not start", out.exit_status, text)
+        failure = _wait(adb, spec, result_path, watch, on_progress)
+        if failure:
+            return _error_result(spec, failure)
         # The done line can come just before the rename lands: wait briefly for the file.
         for _ in range(20):
             if adb.stat_size(result_path) is not None:
@@ -122,7 +145,39 @@ def run_block(adb: Adb, work_dir: str, spec: dict, on_progress: Callable[[str], 
             return _error_result(spec, f"the app's result does not follow the contract: {e}")
         return result
     finally:
+        watch.close()
         cleanup(adb, [spec_path, result_path])
+
+
+def _wait(adb: Adb, spec: dict, result_path: str, watch: _Watch,
+          on_progress: Callable[[str], None]) -> str | None:
+    """Until the app is done: None when it finished, else why it failed (app gone)."""
+    run_id = spec["run_id"]
+    generations = spec["warmup_runs"] + spec["measured_runs"]
+    deadline = time.monotonic() + block_timeout_s(spec)
+    seen_progress = 0
+    gone_since = None
+    while True:
+        log, running = watch.poll(fast=seen_progress >= generations)
+        n = contract.count_progress(log, run_id)
+        for _ in range(n - seen_progress):
+            on_progress("HARNESS_PROGRESS")
+        seen_progress = max(seen_progress, n)
+        if contract.find_done(log, run_id) is not None:
+            return None
+        if running is False and adb.stat_size(result_path) is not None:
+            return None   # finished, and its done line is not (or no longer) in the log buffer
+        if running is False:
+            crash = _crash_text(adb.shell(["logcat", "-d", "-s", "AndroidRuntime", "ActivityManager"],
+                                          timeout_s=30).stdout)
+            gone_since = gone_since or time.monotonic()
+            if crash or time.monotonic() - gone_since > GONE_GRACE_S:
+                return crash or "the app's process is gone and left no result"
+        elif running:
+            gone_since = None
+        if time.monotonic() > deadline:
+            adb.shell(["am", "force-stop", contract.APP_PACKAGE], check=False)
+            raise DeviceError(adb.serial, f"the benchmark app did not finish in {block_timeout_s(spec):.0f} s")
 
 
 def cleanup(adb: Adb, paths: list[str]) -> None:

@@ -3,11 +3,11 @@
 
     .venv/bin/python scripts/bench_overhead.py [--model synthetic:gpt2-base] [--variant dynamic] [--runs 5]
 
-Runs one variant through `harness run --device emu-pixel7` (deploy, launch over ADB, poll
+Runs one variant through `harness run --device emu-pixel7` (deploy, launch over ADB, watch
 logcat, pull) and through `harness run --device host` (the same reference runner, no ADB),
 then reports per block: wall time of the block, the app's model load, the sum of its
 generation times, and the rest — the time the harness spends outside the app's measured
-work (spec push, am start, polling, pull, cleanup). It also compares the app's median
+work (spec push, am start, watching logcat, pull, cleanup). It also compares the app's median
 generation time on the emulated device with the host's: the ADB path must not change
 what is measured. Use HARNESS_CACHE to reuse converted models.
 """
@@ -66,7 +66,7 @@ def main() -> int:
     h, e = rows["host"], rows["emu-pixel7"]
     print("\nThe app span runs from the app's start to its result (its own clock; for these runners it"
           " includes the Python and TensorFlow imports a phone's app does not have). What is left of the"
-          " block is the harness: on the emulated device, spec push, am start, polling, pull and cleanup"
+          " block is the harness: on the emulated device, spec push, am start, watching logcat, pull and cleanup"
           " over ADB, and the device-state reads before and after the block.")
     print(f"Median generation on the emulated device vs the host: {e['median_ms'] / h['median_ms'] - 1:+.1%}.")
     return 0

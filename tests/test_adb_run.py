@@ -80,6 +80,8 @@ def test_run_end_to_end_then_nothing_pushed(tiny_models, emulated_device, tmp_pa
     for v in ("dynamic", "fp16"):
         remote = emulated_device.host_path(contract.model_device_path(contract.DEFAULT_WORK_DIR, tiny_models[v].sha256))
         assert remote.read_bytes() == tiny_models[v].path.read_bytes()
+    # Each block's app was watched on one following logcat: no log dumps were polled.
+    assert emulated_device.snapshot()["logcat_reads"] == {"dump": 0, "follow": 2}
     # No spec or result left behind on the device.
     assert not list(emulated_device.host_path(contract.RESULT_DIR).glob("*.json"))
     assert not list(emulated_device.host_path(contract.DEFAULT_WORK_DIR + "/specs").glob("*"))
@@ -172,6 +174,17 @@ def test_drop_mid_run_or_pull_loses_and_duplicates_nothing(tiny_models, emulated
     assert all(len(b["samples"]) == 4 for b in doc["blocks"])
     assert_no_duplicates(doc)
     assert not list(emulated_device.host_path(contract.RESULT_DIR).glob("*.json"))
+
+
+@pytest.mark.emulator(faults={"logcat_no_follow": True})
+def test_a_logcat_that_stops_following_falls_back_to_polling(tiny_models, emulated_device, tmp_path):
+    cfg = write_config(tmp_path / "devices.yaml", emulated_device.adb_port, {"dut": emulated_device.serial})
+    assert run(tmp_path, cfg, variants="dynamic") == 0
+    (doc,) = runs_in(tmp_path)
+    (block,) = doc["blocks"]
+    assert block["status"] == "ok" and len(block["samples"]) == 3
+    reads = emulated_device.snapshot()["logcat_reads"]
+    assert reads["follow"] == 0 and reads["dump"] >= 2      # the stream's one dump, then polls
 
 
 def test_app_crash_is_a_failed_block_with_the_reason(tiny_models, emulated_device, tmp_path):

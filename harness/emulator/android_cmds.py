@@ -291,6 +291,9 @@ def cmd_dumpsys(ctx: Ctx) -> int:
 
 
 # -- logcat -----------------------------------------------------------------------------------
+LOGCAT_FOLLOW_WAIT_S = 0.2   # how often a following logcat checks that the host still listens
+
+
 def cmd_logcat(ctx: Ctx) -> int:
     args = ctx.argv[1:]
     dump = clear = silent_default = False
@@ -308,6 +311,7 @@ def cmd_logcat(ctx: Ctx) -> int:
         elif a in ("-v", "-b", "-t", "-T", "-e", "--pid"):
             if a in ("-t", "-T") and i + 1 < len(args) and args[i + 1].isdigit():
                 tail = int(args[i + 1])
+                dump = dump or a == "-t"     # -t N prints the last N lines and exits; -T N follows
             i += 1
         elif a.startswith("-"):
             pass
@@ -325,14 +329,28 @@ def cmd_logcat(ctx: Ctx) -> int:
     if clear:
         ctx.device.logcat.clear()
         return 0
-    # Without -d a real logcat streams until killed; the emulated one prints the
-    # buffer and returns, which is what a bounded call would have collected.
-    del dump
-    text = ctx.device.logcat.dump(specs, default_level="S" if silent_default else "V")
+    default_level = "S" if silent_default else "V"
+    entries, seq = ctx.device.logcat.entries()
+    text = ctx.device.logcat.format(entries, specs, default_level)
     if tail is not None:
         lines = text.splitlines(keepends=True)
-        text = "".join(lines[:1] + lines[1:][-tail:])
-    ctx.out(text)
+        text = "".join(lines[-tail:]) if tail else ""
+    ctx.out("--------- beginning of main\n" + text)
+    flush = getattr(ctx.out_sink, "flush", None)
+    follow = not dump and flush is not None and ctx.conn_stream is not None
+    if not follow or ctx.device.faults.snapshot().logcat_no_follow:
+        ctx.device.count_logcat("dump")
+        return 0
+    ctx.device.count_logcat("follow")
+    # Without -d logcat follows the log until the host closes the stream.
+    flush()
+    stream = ctx.conn_stream
+    while not stream.peer_gone:
+        entries, seq = ctx.device.logcat.entries(since=seq, wait_s=LOGCAT_FOLLOW_WAIT_S)
+        text = ctx.device.logcat.format(entries, specs, default_level)
+        if text:
+            ctx.out(text)
+            flush()
     return 0
 
 

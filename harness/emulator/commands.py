@@ -454,6 +454,19 @@ def cmd_exit(ctx: Ctx) -> int:
     raise ShellExit(code)
 
 
+def cmd_export(ctx: Ctx) -> int:
+    for arg in ctx.argv[1:]:
+        name, eq, value = arg.partition("=")
+        if not name or not (name[0].isalpha() or name[0] == "_") or not all(c.isalnum() or c == "_" for c in name):
+            ctx.err(f"{SH}: export: {arg}: bad variable name\n")
+            return 1
+        if eq:
+            ctx.env[name] = value
+        else:
+            ctx.env.setdefault(name, "")
+    return 0
+
+
 def cmd_sleep(ctx: Ctx) -> int:
     try:
         seconds = float(ctx.argv[1].rstrip("s"))
@@ -563,7 +576,7 @@ COMMANDS = {
     "ls": cmd_ls, "cat": cmd_cat, "echo": cmd_echo, "mkdir": cmd_mkdir, "rm": cmd_rm, "mv": cmd_mv,
     "cp": cmd_cp, "chmod": cmd_chmod, "touch": cmd_touch, "sha256sum": _hash_cmd("sha256"),
     "md5sum": _hash_cmd("md5"), "stat": cmd_stat, "df": cmd_df, "true": cmd_true, "false": cmd_false,
-    "exit": cmd_exit, "sleep": cmd_sleep, "id": cmd_id, "whoami": cmd_whoami, "pwd": cmd_pwd,
+    "exit": cmd_exit, "export": cmd_export, "sleep": cmd_sleep, "id": cmd_id, "whoami": cmd_whoami, "pwd": cmd_pwd,
     "uname": cmd_uname, "test": cmd_test, "[": cmd_test, "grep": cmd_grep,
 }
 

@@ -91,35 +91,55 @@ class DeviceFS:
 
 
 class Logcat:
-    """A ring buffer of log lines, printed in logcat's ``threadtime`` format."""
+    """A ring buffer of log lines, printed in logcat's ``threadtime`` format.
+
+    ``seq`` counts every line ever logged, so a follower (``logcat`` without ``-d``)
+    can wait for the lines after the ones it has printed.
+    """
 
     def __init__(self, max_lines: int = LOGCAT_RING_LINES):
         self._lines: collections.deque = collections.deque(maxlen=max_lines)
-        self._lock = threading.Lock()
+        self._cv = threading.Condition()
+        self._seq = 0
 
     def log(self, tag: str, message: str, level: str = "I", pid: int = 1000, tid: int | None = None) -> None:
         now = time.time()
-        with self._lock:
+        with self._cv:
             for line in message.splitlines() or [""]:
                 self._lines.append((now, pid, tid if tid is not None else pid, level, tag, line))
+                self._seq += 1
+            self._cv.notify_all()
 
     def clear(self) -> None:
-        with self._lock:
+        with self._cv:
             self._lines.clear()
+
+    def entries(self, since: int | None = None, wait_s: float = 0.0) -> tuple[list, int]:
+        """The lines logged after line number ``since`` (all kept lines if None), waiting up
+        to ``wait_s`` for one to arrive; and the number to pass as ``since`` next time."""
+        with self._cv:
+            if since is not None and self._seq <= since and wait_s > 0:
+                self._cv.wait_for(lambda: self._seq > since, timeout=wait_s)
+            kept = list(self._lines)
+            if since is not None:
+                kept = kept[len(kept) - min(len(kept), self._seq - since):]
+            return kept, self._seq
 
     def dump(self, tags: dict[str, str] | None = None, default_level: str = "V") -> str:
         """Lines whose tag passes the filter (tag -> minimum level; ``default_level`` for the rest)."""
+        return "--------- beginning of main\n" + self.format(self.entries()[0], tags, default_level)
+
+    @staticmethod
+    def format(entries: list, tags: dict[str, str] | None = None, default_level: str = "V") -> str:
         order = "VDIWEFS"
-        with self._lock:
-            lines = list(self._lines)
-        out = ["--------- beginning of main"]
-        for ts, pid, tid, level, tag, msg in lines:
+        out = []
+        for ts, pid, tid, level, tag, msg in entries:
             minimum = (tags or {}).get(tag, default_level)
             if minimum == "S" or order.index(level) < order.index(minimum):
                 continue
             stamp = time.strftime("%m-%d %H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
-            out.append(f"{stamp} {pid:5d} {tid:5d} {level} {tag:<8}: {msg}")
-        return "\n".join(out) + "\n"
+            out.append(f"{stamp} {pid:5d} {tid:5d} {level} {tag:<8}: {msg}\n")
+        return "".join(out)
 
 
 @dataclasses.dataclass
@@ -183,6 +203,7 @@ class Device:
             self.state.update(state)
         self.lock = threading.RLock()
         self.thermal_queries = 0
+        self.logcat_reads = {"dump": 0, "follow": 0}   # logcat calls that exited / followed
         self.packages: dict[str, Package] = {}
         self.boot_time = time.time()
         self.connections: set = set()
@@ -254,6 +275,10 @@ class Device:
             c.drop("dropped by control channel or fault")
         return len(conns)
 
+    def count_logcat(self, kind: str) -> None:
+        with self.lock:
+            self.logcat_reads[kind] += 1
+
     def snapshot(self) -> dict:
         with self.lock:
             return {
@@ -264,5 +289,6 @@ class Device:
                 "packages": {k: dataclasses.asdict(v) for k, v in self.packages.items()},
                 "connections": len(self.connections),
                 "thermal_queries": self.thermal_queries,
+                "logcat_reads": dict(self.logcat_reads),
                 "app_running": self.apps.running_pids(),
             }

@@ -31,6 +31,9 @@ class Faults:
     drop_during_benchmark: bool = False
     # The app dies (FATAL EXCEPTION, no result) after its first progress line.
     app_crash: bool = False
+    # ``logcat`` without ``-d`` prints its buffer and exits instead of following the log
+    # (as when logd drops a reader that falls behind). Stays armed.
+    logcat_no_follow: bool = False
     # Reset the first K TCP connections right after accept().
     refuse_connections: int = 0
     # A slow link: added latency per packet sent, and a bandwidth cap (both directions).

@@ -6,7 +6,8 @@ Never the host's shell: user text is parsed here and dispatched to Python functi
 Supported: words with POSIX quoting (single quotes, double quotes, backslash),
 ``$?``/``$VAR``/``${VAR}``, ``;``, newline, ``&&``, ``||``, ``|`` (sequential),
 redirections ``> >> < 2> 2>> 2>&1 >&2 &>`` (``/dev/null`` included), ``#`` comments,
-``*``/``?`` globs on the device file system. Command substitution (``$(...)``,
+``*``/``?`` globs on the device file system, ``export NAME=value`` and ``exec CMD`` (so
+``adb logcat``'s ``export ANDROID_LOG_TAGS=...; exec logcat`` works). Command substitution (``$(...)``,
 backticks), subshells and background jobs are refused as syntax errors before anything
 runs.
 """
@@ -336,6 +337,7 @@ class Ctx:
     stdin: Stdin
     cwd: str = "/"
     conn_stream: object = None
+    env: dict = dataclasses.field(default_factory=dict)   # the shell's variables (export)
 
     def out(self, text: str | bytes) -> None:
         self.out_sink(text if isinstance(text, (bytes, bytearray)) else text.encode("utf-8", "surrogateescape"))
@@ -359,6 +361,7 @@ class Shell:
         self.stdin = stdin or Stdin(b"")
         self.status = 0
         self.stream = stream
+        self.env = dict(_ENV)
 
     def run(self, script: str) -> int:
         """Run ``script``; returns the exit status. Never raises for user mistakes."""
@@ -417,7 +420,7 @@ class Shell:
             return "0"
         if name == "0":
             return SH
-        return _ENV.get(name, "")
+        return self.env.get(name, "")
 
     def _glob(self, pattern: str) -> list[str]:
         fs = self.device.fs
@@ -476,6 +479,8 @@ class Shell:
                     return 1
                 opened.append(sink)
                 sinks[r.fd] = sink
+            if argv[:1] == ["exec"]:
+                argv = argv[1:]      # `exec CMD`: no process to replace here; just run CMD
             if not argv:
                 return 0
             name = argv[0]
@@ -484,7 +489,7 @@ class Shell:
                 sinks[2](f"{SH}: {name}: inaccessible or not found\n".encode("utf-8", "surrogateescape"))
                 return EXIT_NOT_FOUND
             ctx = Ctx(self.device, argv, sinks.get(1, _null), sinks.get(2, _null), stdin,
-                      conn_stream=self.stream)
+                      conn_stream=self.stream, env=self.env)
             status = func(ctx)
             for sink in opened:
                 if sink.error:

@@ -112,6 +112,11 @@ class Stream:
 
     # -- used by services ---------------------------------------------------------
     @property
+    def peer_gone(self) -> bool:
+        """The host closed this stream, or the link is down."""
+        return self._remote_closed or self.conn.closed
+
+    @property
     def max_payload(self) -> int:
         return self.conn.max_payload
 

@@ -114,6 +114,13 @@ def test_thermal_status_cools_by_script(emulated_device):
     assert seen == [3, 3, 2, 2, 1, 1, 0, 0]
 
 
+def test_export_and_exec(emulated_device):
+    r = emulated_device.shell("export GREETING='hi there' EMPTY; echo \"$GREETING\"; exec echo done; export 1x=2")
+    assert r.stdout == b"hi there\ndone\n" and b"export: 1x=2: bad variable name" in r.stderr
+    assert r.returncode == 1
+    assert emulated_device.shell("echo \"[$GREETING]\"").stdout == b"[]\n"   # each shell starts afresh
+
+
 def test_logcat_threadtime_filter_and_clear(emulated_device):
     emulated_device.handle.control("log", tag="HarnessBench", message="hello there")
     emulated_device.handle.control("log", tag="Other", message="noise")
@@ -124,6 +131,90 @@ def test_logcat_threadtime_filter_and_clear(emulated_device):
                                       out[1]), out
     emulated_device.shell("logcat -c")
     assert emulated_device.shell("logcat -d").stdout.decode().splitlines() == ["--------- beginning of main"]
+
+
+def _read_until(proc, needle: str, timeout_s: float = 10.0) -> str:
+    """What ``proc`` wrote to stdout up to the first line holding ``needle`` (raw reads:
+    a buffered readline would hide data from select)."""
+    import os
+    import selectors
+    import time
+
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if sel.select(timeout=0.2):
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            seen += chunk
+            if any(needle in ln for ln in seen.decode().splitlines(keepends=True) if ln.endswith("\n")):
+                return seen.decode()
+    raise AssertionError(f"no line with {needle!r} within {timeout_s} s; got {seen!r}")
+
+
+def test_logcat_without_d_follows_until_the_host_hangs_up(emulated_device):
+    """As on a phone: `adb shell logcat` prints the buffer, then each new line as it is logged."""
+    import subprocess
+    import time
+
+    emulated_device.handle.control("log", tag="HarnessBench", message="before")
+    srv = emulated_device.server
+    # `adb logcat` runs `export ANDROID_LOG_TAGS=...; exec logcat -s HarnessBench` on the device.
+    proc = subprocess.Popen(["adb", "-P", str(srv.port), "-s", emulated_device.serial, "logcat", "-s",
+                             "HarnessBench"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=srv.env)
+    try:
+        assert "HarnessBench: before" in _read_until(proc, "before")
+        emulated_device.handle.control("log", tag="Other", message="noise")
+        emulated_device.handle.control("log", tag="HarnessBench", message="after")
+        later = _read_until(proc, "after")
+        assert "HarnessBench: after" in later and "noise" not in later
+        assert proc.poll() is None, "a following logcat must not exit by itself"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert emulated_device.handle.snapshot()["logcat_reads"]["follow"] == 1
+    # The follower ends when the host hangs up; the device keeps answering.
+    time.sleep(0.5)
+    assert emulated_device.shell("echo alive").stdout == b"alive\n"
+    assert emulated_device.shell("logcat -t 1 -s HarnessBench").stdout.decode().endswith("HarnessBench: after\n")
+
+
+def test_harness_line_stream_reads_a_following_logcat(emulated_device):
+    from harness.adb import Adb, AdbServer
+
+    adb = Adb(AdbServer(port=emulated_device.server.port), emulated_device.serial)
+    stream = adb.stream_lines(["logcat", "-s", "HarnessBench"])
+    try:
+        emulated_device.handle.control("log", tag="HarnessBench", message="one line, 'quoted'; $HOME")
+        got = []
+        for _ in range(50):
+            got += stream.read(0.2)
+            if any("quoted" in ln for ln in got):
+                break
+        assert any(ln.endswith("HarnessBench: one line, 'quoted'; $HOME") for ln in got), got
+        assert not stream.ended
+    finally:
+        stream.close()
+    assert stream.ended
+
+
+@pytest.mark.emulator(faults={"logcat_no_follow": True})
+def test_logcat_that_stops_following_ends_the_line_stream(emulated_device):
+    from harness.adb import Adb, AdbServer
+
+    adb = Adb(AdbServer(port=emulated_device.server.port), emulated_device.serial)
+    stream = adb.stream_lines(["logcat", "-s", "HarnessBench"])
+    try:
+        for _ in range(50):
+            stream.read(0.2)
+            if stream.ended:
+                break
+        assert stream.ended
+    finally:
+        stream.close()
 
 
 @pytest.mark.emulator(profile="emulator-x86_64")
