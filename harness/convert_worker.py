@@ -289,19 +289,13 @@ def main(argv=None) -> int:
                    help="int8: save the float model and the quantizer's arguments (--state), then stop")
     c.add_argument("--state", default="")
     c.add_argument("--out", required=True)
-    k = sub.add_parser("calibrate")
-    k.add_argument("--model", required=True)
-    k.add_argument("--state", required=True)
-    k.add_argument("--saved-model", required=True)
-    k.add_argument("--export", default="oneshot")
-    k.add_argument("--prompts-json", required=True)
-    k.add_argument("--out", required=True)
-    q = sub.add_parser("quantize")
-    q.add_argument("--model", required=True)
-    q.add_argument("--state", required=True)
-    q.add_argument("--saved-model", required=True)
-    q.add_argument("--export", default="oneshot")
-    q.add_argument("--out", required=True)
+    for name in ("calibrate", "quantize"):   # the later int8 steps: a model file in, one out
+        k = sub.add_parser(name)
+        for flag in ("--model", "--state", "--saved-model", "--out"):
+            k.add_argument(flag, required=True)
+        k.add_argument("--export", default="oneshot")
+        if name == "calibrate":
+            k.add_argument("--prompts-json", required=True)
     args = p.parse_args(argv)
     commands = {"export": cmd_export, "convert": cmd_convert, "calibrate": cmd_calibrate,
                 "quantize": cmd_quantize}
