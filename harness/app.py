@@ -49,7 +49,7 @@ def _error_result(spec: dict, message: str, partial: dict | None = None) -> dict
         "model": base.get("model") or {"path": spec["model_path"], "sha256": None, "size_bytes": None},
         "load_ms": base.get("load_ms"), "threads_used": base.get("threads_used"),
         "delegate_used": base.get("delegate_used"),
-        "memory": base.get("memory") or {"vmhwm_kb": None, "pss_kb": None},
+        "memory": base.get("memory") or {"vmhwm_kb": None, "pss_kb": None, "rss_before_load_kb": None},
         "generations": base.get("generations") or [], "started_at": base.get("started_at") or "",
         "finished_at": base.get("finished_at") or "",
     }

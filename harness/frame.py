@@ -36,7 +36,7 @@ SAMPLE_COLUMNS = [
     "prefill_ms", "decode_ms_total", "decode_tokens_per_s",
 ]
 BLOCK_COLUMNS = [
-    "load_ms", "size_bytes", "vmhwm_kb", "pss_kb", "int8_share", "fp16_share", "fp32_share",
+    "load_ms", "size_bytes", "vmhwm_kb", "pss_kb", "rss_before_load_kb", "int8_share", "fp16_share", "fp32_share",
     "weight_census", "op_census", "op_count_total",
 ]
 COLUMNS = IDENTITY_COLUMNS + SAMPLE_COLUMNS + BLOCK_COLUMNS
@@ -121,6 +121,7 @@ def block_rows(doc: dict, source: str = "") -> list[dict]:
             "size_bytes": model.get("size_bytes"),
             "vmhwm_kb": memory.get("vmhwm_kb"),
             "pss_kb": memory.get("pss_kb"),
+            "rss_before_load_kb": memory.get("rss_before_load_kb"),
             "int8_share": int8,
             "fp16_share": fp16,
             "fp32_share": fp32,
@@ -170,7 +171,7 @@ def frame_from_docs(docs: Iterable[tuple[str, dict]]) -> pd.DataFrame:
     df = df[COLUMNS + extra]
     for col in ["wall_ms", "load_ms", "prefill_ms", "decode_ms_total", "decode_tokens_per_s",
                 "int8_share", "fp16_share", "fp32_share", "size_bytes", "vmhwm_kb", "pss_kb",
-                "tokens_generated", "token_count", "prompt_token_count",
+                "rss_before_load_kb", "tokens_generated", "token_count", "prompt_token_count",
                 "thermal_status_before", "thermal_status_after", *extra]:
         df[col] = pd.to_numeric(df[col], errors="coerce")
     return df

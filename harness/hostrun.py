@@ -105,7 +105,7 @@ def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) 
         "model": {"path": str(spec.get("model_path", model_path)) if isinstance(spec, dict) else str(model_path),
                   "sha256": None, "size_bytes": None},
         "load_ms": None, "threads_used": None, "delegate_used": None,
-        "memory": {"vmhwm_kb": None, "pss_kb": None},
+        "memory": {"vmhwm_kb": None, "pss_kb": None, "rss_before_load_kb": None},
         "generations": [], "started_at": _now(), "finished_at": "",
     }
     run_id = result["run_id"]
@@ -124,6 +124,8 @@ def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) 
             raise RuntimeError(f"model sha256 {result['model']['sha256'][:12]} does not match the "
                                f"spec's {spec['model_sha256'][:12]}")
         _import_runtime()   # imports are not load time
+        # The runtime's own share (Python, TensorFlow): reports subtract it from the peak.
+        result["memory"]["rss_before_load_kb"] = proc_kb("/proc/self/status", "VmRSS")
         t0 = time.perf_counter_ns()
         interpreter = _load(model_path, spec["threads"])
         if spec["export"] == "oneshot":

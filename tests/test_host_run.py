@@ -43,6 +43,8 @@ def test_host_run_writes_raw_samples(tiny_models, tmp_path, capsys):
         phases = [s["phase"] for s in b["samples"]]
         assert phases == ["warmup"] * 2 + ["measured"] * 3
         assert b["load_ms"] > 0 and b["memory"]["vmhwm_kb"] > 0
+        # Python + TensorFlow are resident before the load; the model adds to the peak.
+        assert 100_000 < b["memory"]["rss_before_load_kb"] < b["memory"]["vmhwm_kb"]
         for s in b["samples"]:
             assert 0 < s["wall_ms"] < 60_000
             assert s["token_count"] == TINY_MAX_LENGTH

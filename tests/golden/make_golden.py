@@ -81,8 +81,11 @@ def _block(rng, device, source, synthetic, variant, export, max_length, threads,
                    "threads_requested": threads, "threads_used": threads,
                    "delegate_requested": "cpu", "delegate_used": "cpu", "prompts_sha256": "p" * 64},
         "load_ms": None if error else round(base_ms * 2.5 * SPEED[variant], 1),
+        # Synthetic blocks come from an app that reports its memory before the load; the
+        # others from one that does not (the field is optional).
         "memory": {"vmhwm_kb": None if error else int(SIZES[variant] / 1024 * 1.3) if not synthetic
-                   else 90_000, "pss_kb": None},
+                   else 90_000, "pss_kb": None,
+                   **({"rss_before_load_kb": None if error else 40_000} if synthetic else {})},
         "env_before": {"thermal_status": 0, "battery_level": 90, "battery_temp_c": 31.0},
         "env_after": {"thermal_status": 0, "battery_level": 89, "battery_temp_c": 31.5},
         "samples": samples,

@@ -65,6 +65,12 @@ class AndroidPlatform(private val context: Context) : Platform {
         return if (tenths == Int.MIN_VALUE) null else tenths / 10.0
     }
 
+    override fun rssKb(): Long? = try {
+        ProcStatus.vmRssKb(File("/proc/self/status").readText())
+    } catch (t: Throwable) {
+        null
+    }
+
     override fun memory(): MemoryInfo {
         val hwm = try {
             ProcStatus.vmHwmKb(File("/proc/self/status").readText())

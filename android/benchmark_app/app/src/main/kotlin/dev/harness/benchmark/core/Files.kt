@@ -50,9 +50,13 @@ object Sha256 {
 /** Reads /proc/self/status fields. */
 object ProcStatus {
     private val VMHWM = Regex("(?m)^VmHWM:\\s+(\\d+)\\s+kB")
+    private val VMRSS = Regex("(?m)^VmRSS:\\s+(\\d+)\\s+kB")
 
     /** Peak resident set size in kB, or null when the text has no VmHWM line. */
     fun vmHwmKb(statusText: String): Long? = VMHWM.find(statusText)?.groupValues?.get(1)?.toLongOrNull()
+
+    /** Current resident set size in kB, or null when the text has no VmRSS line. */
+    fun vmRssKb(statusText: String): Long? = VMRSS.find(statusText)?.groupValues?.get(1)?.toLongOrNull()
 }
 
 /**

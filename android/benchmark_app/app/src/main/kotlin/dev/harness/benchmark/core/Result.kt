@@ -19,7 +19,8 @@ data class DeviceInfo(val fingerprint: String, val model: String, val emulated: 
 
 data class ModelInfo(val path: String, val sha256: String?, val sizeBytes: Long?)
 
-data class MemoryInfo(val vmhwmKb: Long?, val pssKb: Long?)
+/** [rssBeforeLoadKb]: resident memory just before the model was loaded (the runtime's own share). */
+data class MemoryInfo(val vmhwmKb: Long?, val pssKb: Long?, val rssBeforeLoadKb: Long? = null)
 
 /** One generation record of result.schema.json ($defs/generation). */
 data class Generation(
@@ -99,6 +100,7 @@ data class BenchmarkResult(
         val mem = JSONObject()
         mem.put("vmhwm_kb", orNull(memory.vmhwmKb))
         mem.put("pss_kb", orNull(memory.pssKb))
+        mem.put("rss_before_load_kb", orNull(memory.rssBeforeLoadKb))
         o.put("memory", mem)
         val gens = JSONArray()
         for (g in generations) gens.put(g.toJson())

@@ -26,6 +26,8 @@ interface Platform {
     fun thermalStatus(): Int?
     fun batteryTempC(): Double?
     fun memory(): MemoryInfo
+    /** Resident memory now, in kB (null if unknown). */
+    fun rssKb(): Long?
     fun app(): AppInfo
     fun device(): DeviceInfo
     fun resultDir(): File
@@ -64,6 +66,7 @@ class BenchmarkSession(private val platform: Platform) {
         var threadsUsed: Int? = null
         var delegateUsed: String? = null
         var memory: MemoryInfo? = null
+        var rssBeforeLoad: Long? = null
         val generations = ArrayList<Generation>()
         var error: String? = null
         var engine: Engine? = null
@@ -92,6 +95,11 @@ class BenchmarkSession(private val platform: Platform) {
                 throw BenchmarkFailure("model sha256 mismatch: spec says ${spec.modelSha256}, the file on the device has $sha")
             }
 
+            rssBeforeLoad = try {
+                platform.rssKb()
+            } catch (t: Throwable) {
+                null
+            }
             val t0 = platform.monotonicNanos()
             val e = try {
                 platform.openEngine(spec, modelFile)
@@ -112,7 +120,7 @@ class BenchmarkSession(private val platform: Platform) {
         } catch (t: Throwable) {
             error = describe(t)
         } finally {
-            memory = safeMemory()
+            memory = safeMemory().copy(rssBeforeLoadKb = rssBeforeLoad)
             try {
                 engine?.close()
             } catch (t: Throwable) {

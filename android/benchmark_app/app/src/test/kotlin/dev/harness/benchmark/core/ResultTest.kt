@@ -104,6 +104,8 @@ class ResultTest {
         val status = "Name:\tbenchmark\nVmPeak:\t 2345678 kB\nVmHWM:\t 1184532 kB\nVmRSS:\t  902144 kB\n"
         assertEquals(1184532L, ProcStatus.vmHwmKb(status))
         assertNull(ProcStatus.vmHwmKb("Name:\tx\n"))
+        assertEquals(902144L, ProcStatus.vmRssKb(status))
+        assertNull(ProcStatus.vmRssKb("Name:\tx\n"))
     }
 
     @Test

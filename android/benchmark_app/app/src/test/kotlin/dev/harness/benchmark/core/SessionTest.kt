@@ -57,6 +57,8 @@ class SessionTest {
         assertEquals(modelSha, r.getJSONObject("model").getString("sha256"))
         assertEquals(modelBytes.size.toLong(), r.getJSONObject("model").getLong("size_bytes"))
         assertEquals(250.0, r.getDouble("load_ms"), 1e-6)
+        assertEquals(40960L, r.getJSONObject("memory").getLong("rss_before_load_kb"))
+        assertEquals(123456L, r.getJSONObject("memory").getLong("vmhwm_kb"))
         assertEquals(4, r.getInt("threads_used"))
         assertEquals("cpu", r.getString("delegate_used"))
         val gens = r.getJSONArray("generations")
@@ -99,6 +101,7 @@ class SessionTest {
         assertTrue(r.getString("error").contains("contract_version"))
         assertEquals(0, r.getJSONArray("generations").length())
         assertTrue(r.isNull("load_ms"))
+        assertTrue(r.getJSONObject("memory").isNull("rss_before_load_kb"))   // never got to loading
         assertEquals(LogLines.done("jvm-bad-spec", "error"), platform.lines.last())
     }
 

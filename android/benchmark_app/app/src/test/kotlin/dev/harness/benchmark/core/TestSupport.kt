@@ -79,6 +79,8 @@ class FakePlatform(private val results: File, private val engineFactory: (Spec, 
 
     override fun memory(): MemoryInfo = MemoryInfo(123456L, 65432L)
 
+    override fun rssKb(): Long? = 40960L
+
     override fun app(): AppInfo = AppInfo(Contract.APP_PACKAGE, "0.1.0", 1, Contract.RUNTIME, "2.16.1")
 
     override fun device(): DeviceInfo = DeviceInfo("jvm/test/fingerprint:1/TEST/1:user/test-keys", "JVM test", true)
