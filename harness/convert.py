@@ -30,7 +30,7 @@ from harness.variants import VARIANTS
 
 # Bump when the exported graph or the converter settings change: it invalidates the cache.
 # Per export, so a fix to one export does not reconvert the other's models.
-CONVERSION_CODE_VERSION = {"oneshot": 3,   # int8 in three processes gives the same model: no bump
+CONVERSION_CODE_VERSION = {"oneshot": 3,   # staged conversion gives the same models: no bump
                            # 4: prefill/decode checks decode against prefill (refuses broken fp16)
                            "prefill_decode": 4}
 EXPORTS = ("oneshot", "prefill_decode")
@@ -178,40 +178,38 @@ def _source_args(source: models.ModelSource) -> dict:
 
 def _convert_stages(saved_model: Path, variant: str, export: str, max_length: int, model_path: Path,
                     out: Path, progress: ProgressFn) -> list[dict]:
-    """Run the converter worker(s) for one variant; return each process's report.
+    """Run one variant's conversion as separate processes; return each one's report.
 
-    Every variant but int8 is one process. int8 is three — convert to float and stop
-    before calibration, calibrate, quantize — because in one process the three steps'
-    memory stacks up (5.2 GiB on GPT-2 base, over the 4 GB a laptop can spare).
+    ``convert`` runs TF's converter and stops before its post-processing; ``finish`` does
+    that post-processing (for int8: ``mlir_quantize`` first), and for int8 ``calibrate``
+    runs between the two. In one process their memory stacks up (GPT-2 base: int8 5.2 GiB,
+    fp32 3.7 GiB), near or over the 4 GB a laptop can spare.
     """
     common = ["--saved-model", str(saved_model), "--export", export]
-    convert_args = ["convert", *common, "--variant", variant]
+    raw, calibrated, state = out / "converted.tflite", out / "calibrated.tflite", out / "state.json"
+    convert_args = ["convert", *common, "--variant", variant, "--state", str(state), "--out", str(raw)]
     if export == "prefill_decode":
         convert_args += ["--signature-keys", "prefill,decode"]
-    if variant != "int8":
-        progress(f"converting {variant} ({export}, max length {max_length})")
-        return [dict(_run_worker([*convert_args, "--out", str(model_path)], out / "convert.log"),
-                     stage="convert")]
-    float_model, calibrated, state = out / "float.tflite", out / "calibrated.tflite", out / "int8-state.json"
-    prompts = json.dumps(calibration_prompts())
-    steps = [
-        ("convert", f"converting int8 ({export}, max length {max_length}): float model (1/3)",
-         [*convert_args, "--prompts-json", prompts, "--stop-before-calibration",
-          "--state", str(state), "--out", str(float_model)]),
-        ("calibrate", f"converting int8: calibrating on {len(calibration_prompts())} prompts (2/3)",
-         ["calibrate", *common, "--model", str(float_model), "--state", str(state),
-          "--prompts-json", prompts, "--out", str(calibrated)]),
-        ("quantize", "converting int8: quantizing (3/3)",
-         ["quantize", *common, "--model", str(calibrated), "--state", str(state),
-          "--out", str(model_path)]),
-    ]
+    what = f"{variant} ({export}, max length {max_length})"
+    steps = [("convert", f"converting {what}", convert_args)]
+    finish_input = raw
+    if variant == "int8":
+        prompts = json.dumps(calibration_prompts())
+        steps[0][2].extend(["--prompts-json", prompts])
+        steps.append(("calibrate", f"converting {what}: calibrating on {len(calibration_prompts())} prompts",
+                      ["calibrate", *common, "--model", str(raw), "--state", str(state),
+                       "--prompts-json", prompts, "--out", str(calibrated)]))
+        finish_input = calibrated
+    steps.append(("finish", f"converting {what}: " + ("quantizing" if variant == "int8" else "finishing"),
+                  ["finish", *common, "--model", str(finish_input), "--state", str(state),
+                   "--out", str(model_path)]))
     reports = []
     try:
-        for stage, message, args in steps:
-            progress(message)
+        for i, (stage, message, args) in enumerate(steps, 1):
+            progress(f"{message} ({i}/{len(steps)})")
             reports.append(dict(_run_worker(args, out / f"{stage}.log"), stage=stage))
-    finally:   # the intermediates are as large as the fp32 model
-        for path in (float_model, calibrated, state):
+    finally:   # the intermediates are as large as the model, or as fp32
+        for path in (raw, calibrated, state):
             path.unlink(missing_ok=True)
     return reports
 

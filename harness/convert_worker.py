@@ -5,8 +5,9 @@ graph as a SavedModel whose weights stay variables; ``... convert ...`` turns th
 SavedModel into one .tflite variant, letting the converter freeze the weights. One
 process per step keeps peak memory at what that step needs (FINDINGS §3a: 2.7–3.5 GiB
 on the GPT-2 base shape instead of ~15 GiB for freeze-first), and lets the parent
-report each step's own peak. Full integer takes three steps — ``convert
---stop-before-calibration``, ``calibrate``, ``quantize`` — for the same reason (below).
+report each step's own peak. For the same reason a conversion is itself split: ``convert``
+stops before the converter's post-processing, ``finish`` does it (and full integer runs
+``calibrate`` between the two); see below.
 
 Each command prints one JSON line on stdout as its last line: what it did, its wall
 time and its peak resident memory. Errors are printed as ``{"error": "..."}``, exit 3.
@@ -109,6 +110,8 @@ def cmd_export(args) -> dict:
 
 
 def cmd_convert(args) -> dict:
+    """The converter proper, stopped before its post-processing, which ``finish`` (and for
+    int8 ``calibrate`` first) does in a fresh process: see the section below."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (the converter needs the TF Text ops registered)
 
@@ -119,19 +122,15 @@ def cmd_convert(args) -> dict:
     signature_keys = args.signature_keys.split(",") if args.signature_keys else None
     converter = tf.lite.TFLiteConverter.from_saved_model(args.saved_model, signature_keys=signature_keys)
     variants.configure(converter, args.variant, prompts, export=args.export)
-    if args.stop_before_calibration:
-        _stop_before_calibration(converter, args.out, args.state)
-        try:
-            converter.convert()
-        except _FloatModelSaved:
-            return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
-        raise RuntimeError("the converter finished without calibrating: not a full-integer conversion")
-    flatbuffer = converter.convert()
-    _finish(flatbuffer, args)
-    return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
+    _stop_before_post_processing(converter, args.out, args.state)
+    try:
+        converter.convert()
+    except _ConverterStopped:
+        return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
+    raise RuntimeError("the converter finished without reaching its post-processing step")
 
 
-def _finish(flatbuffer: bytes, args) -> None:
+def _write_model(flatbuffer: bytes, args) -> None:
     """Write the model atomically; a prefill/decode model must pass its weight check first."""
     tmp = args.out + ".tmp"
     with open(tmp, "wb") as f:
@@ -147,25 +146,49 @@ def _finish(flatbuffer: bytes, args) -> None:
     os.replace(tmp, args.out)
 
 
-# --- Full integer in three processes --------------------------------------------------
-# TF 2.18's post-training int8 happens inside one ``converter.convert()``: the MLIR
-# conversion to a float flatbuffer, then ``_quantize``: calibration (an interpreter that
-# records every intermediate tensor over the representative set) and ``mlir_quantize``.
-# In one process their memory stacks up (5.2 GiB on GPT-2 base). Here the first process
-# stops at ``_quantize`` and saves the float model with the arguments the converter
-# would have passed; ``calibrate`` and ``quantize`` then each start fresh and do exactly
-# what ``_quantize`` and the rest of ``convert()`` do (tensorflow/lite/python/lite.py).
+# --- One conversion in two or three processes ------------------------------------------
+# TF 2.18's ``converter.convert()`` runs the MLIR conversion (for dynamic range and fp16
+# the quantization happens there), then ``_optimize_tflite_model``: for full integer,
+# ``_quantize`` — calibration (an interpreter that records every intermediate tensor over
+# the representative set) and ``mlir_quantize`` — then, for every variant, read-only
+# buffer deduplication and the conversion metadata. In one process their memory stacks
+# up: 5.2 GiB for int8 and 3.7 GiB for fp32 on GPT-2 base. Here ``convert`` stops where
+# that post-processing begins and saves the model with the arguments the converter would
+# have passed; ``calibrate`` (int8) and ``finish`` then each start fresh and do what the
+# rest of ``convert()`` does (tensorflow/lite/python/lite.py, TF 2.18.1).
 
 
-class _FloatModelSaved(Exception):
-    """Raised from the converter's quantize step once the float model is on disk."""
+class _ConverterStopped(Exception):
+    """Raised from the converter's post-processing once its input is on disk."""
 
 
-def _stop_before_calibration(converter, float_out: str, state_out: str) -> None:
+def _stop_before_post_processing(converter, model_out: str, state_out: str) -> None:
     import base64
 
     import flatbuffers
     import tensorflow as tf
+
+    def save(model: bytes, extra: dict) -> None:
+        if converter._sparsify_model():
+            raise RuntimeError("the staged conversion does not cover sparsity")
+        builder = flatbuffers.Builder(0)
+        builder.Finish(converter._metadata.Pack(builder))
+        state = {
+            "use_buffer_offset": bool(converter._experimental_use_buffer_offset),
+            "exclude_conversion_metadata": bool(converter.exclude_conversion_metadata),
+            "conversion_metadata": base64.b64encode(bytes(builder.Output())).decode(),
+            "quantize": None, **extra,
+        }
+        with open(model_out, "wb") as f:
+            f.write(model)
+        with open(state_out, "w") as f:
+            json.dump(state, f)
+        raise _ConverterStopped()
+
+    def optimize(model, quant_mode, debug_options, quant_io=True):
+        if quant_mode.is_integer_quantization():   # full integer: stop at _quantize instead
+            return original_optimize(model, quant_mode, debug_options, quant_io)
+        save(model, {})
 
     def quantize(result, input_type, output_type, activations_type, bias_type, allow_float,
                  enable_variable_quantization, debug_options):
@@ -175,9 +198,7 @@ def _stop_before_calibration(converter, float_out: str, state_out: str) -> None:
         registerers = list(converter.target_spec._experimental_custom_op_registerers)
         if not all(isinstance(r, str) for r in registerers):
             raise RuntimeError("the staged int8 conversion passes custom op registerers by name only")
-        builder = flatbuffers.Builder(0)
-        builder.Finish(converter._metadata.Pack(builder))
-        state = {
+        save(result, {"custom_op_registerers": registerers, "quantize": {
             "input_type": tf.as_dtype(input_type).name,
             "output_type": tf.as_dtype(output_type).name,
             "enable_variable_quantization": bool(enable_variable_quantization),
@@ -185,17 +206,10 @@ def _stop_before_calibration(converter, float_out: str, state_out: str) -> None:
             "disable_per_channel_for_dense_layers": bool(
                 converter._experimental_disable_per_channel_quantization_for_dense_layers),
             "debug_options": base64.b64encode(debug_options.SerializeToString()).decode(),
-            "custom_op_registerers": registerers,
-            "use_buffer_offset": bool(converter._experimental_use_buffer_offset),
-            "exclude_conversion_metadata": bool(converter.exclude_conversion_metadata),
-            "conversion_metadata": base64.b64encode(bytes(builder.Output())).decode(),
-        }
-        with open(float_out, "wb") as f:
-            f.write(result)
-        with open(state_out, "w") as f:
-            json.dump(state, f)
-        raise _FloatModelSaved()
+        }})
 
+    original_optimize = converter._optimize_tflite_model
+    converter._optimize_tflite_model = optimize
     converter._quantize = quantize
 
 
@@ -220,9 +234,9 @@ def cmd_calibrate(args) -> dict:
     return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
 
 
-def cmd_quantize(args) -> dict:
-    """``mlir_quantize`` the calibrated model, then the tail of ``convert()``: read-only
-    buffer deduplication and the conversion metadata."""
+def cmd_finish(args) -> dict:
+    """The rest of ``convert()``: for int8 ``mlir_quantize`` of the calibrated model, then
+    read-only buffer deduplication and the conversion metadata."""
     import base64
 
     import tensorflow as tf
@@ -237,15 +251,16 @@ def cmd_quantize(args) -> dict:
     t0 = time.monotonic()
     state = json.loads(open(args.state).read())
     with open(args.model, "rb") as f:
-        calibrated = f.read()
-    model = tfl_convert.mlir_quantize(
-        calibrated, state["disable_per_channel"],
-        input_data_type=tf.as_dtype(state["input_type"]),
-        output_data_type=tf.as_dtype(state["output_type"]),
-        enable_variable_quantization=state["enable_variable_quantization"],
-        disable_per_channel_for_dense_layers=state["disable_per_channel_for_dense_layers"],
-        debug_options_str=base64.b64decode(state["debug_options"]))
-    del calibrated
+        model = f.read()
+    q = state["quantize"]
+    if q:
+        model = tfl_convert.mlir_quantize(
+            model, q["disable_per_channel"],
+            input_data_type=tf.as_dtype(q["input_type"]),
+            output_data_type=tf.as_dtype(q["output_type"]),
+            enable_variable_quantization=q["enable_variable_quantization"],
+            disable_per_channel_for_dense_layers=q["disable_per_channel_for_dense_layers"],
+            debug_options_str=base64.b64decode(q["debug_options"]))
     if not state["use_buffer_offset"]:
         if not uses_buffer_offset(flatbuffer_utils.convert_bytearray_to_object(model)):
             model = tfl_convert.deduplicate_readonly_buffers(model)
@@ -261,7 +276,7 @@ def cmd_quantize(args) -> dict:
             model_object = tfl_util.populate_conversion_metadata(model_object, meta)
             model = flatbuffer_utils.convert_object_to_bytearray(model_object)
         del model_object
-    _finish(model, args)
+    _write_model(model, args)
     return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
 
 
@@ -285,11 +300,9 @@ def main(argv=None) -> int:
     c.add_argument("--export", default="oneshot")
     c.add_argument("--signature-keys", default="")
     c.add_argument("--prompts-json", default="")
-    c.add_argument("--stop-before-calibration", action="store_true",
-                   help="int8: save the float model and the quantizer's arguments (--state), then stop")
-    c.add_argument("--state", default="")
-    c.add_argument("--out", required=True)
-    for name in ("calibrate", "quantize"):   # the later int8 steps: a model file in, one out
+    c.add_argument("--state", required=True, help="where to save the arguments of the later steps")
+    c.add_argument("--out", required=True, help="the model as the converter has it before post-processing")
+    for name in ("calibrate", "finish"):   # the later steps: a model file in, one out
         k = sub.add_parser(name)
         for flag in ("--model", "--state", "--saved-model", "--out"):
             k.add_argument(flag, required=True)
@@ -298,7 +311,7 @@ def main(argv=None) -> int:
             k.add_argument("--prompts-json", required=True)
     args = p.parse_args(argv)
     commands = {"export": cmd_export, "convert": cmd_convert, "calibrate": cmd_calibrate,
-                "quantize": cmd_quantize}
+                "finish": cmd_finish}
     try:
         result = commands[args.cmd](args)
     except SystemExit as e:

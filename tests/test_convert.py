@@ -92,27 +92,34 @@ def _generate(path, prompt: str) -> bytes:
     return it.get_signature_runner("serving_default")(prompt=np.array(prompt.encode()))["text"].item()
 
 
-def test_int8_in_three_processes_is_the_converters_own_int8(tiny_models, harness_cache, tmp_path):
-    """int8 runs as convert-to-float, calibrate, quantize in fresh processes (to stay under
-    4 GB on GPT-2 base); the model must be what one ``converter.convert()`` makes."""
+@pytest.mark.parametrize("variant", ALL_VARIANTS)
+def test_staged_conversion_is_the_converters_own(variant, tiny_models, harness_cache, tmp_path):
+    """Each conversion runs in fresh processes — convert, (int8: calibrate), finish — to stay
+    under 4 GB on GPT-2 base; the model must be what one ``converter.convert()`` makes."""
     import tensorflow as tf
+    from tensorflow.lite.tools import flatbuffer_utils
 
     from harness import variants
 
-    staged = tiny_models["int8"]
-    assert [s["stage"] for s in staged.report["convert_stages"]] == ["convert", "calibrate", "quantize"]
+    staged = tiny_models[variant]
+    stages = [s["stage"] for s in staged.report["convert_stages"]]
+    assert stages == (["convert", "calibrate", "finish"] if variant == "int8" else ["convert", "finish"])
     assert staged.report["convert_peak_rss_mb"] == max(s["peak_rss_mb"] for s in staged.report["convert_stages"])
-    assert sorted(p.name for p in staged.path.parent.glob("*.tflite")) == ["model.tflite"]  # no intermediates
+    assert sorted(p.name for p in staged.path.parent.iterdir() if p.suffix != ".log") == [
+        "conversion.json", "model.tflite"]   # no intermediates left
 
     source = models.resolve("synthetic:tiny")
     saved = harness_cache / "exports" / convert._export_key(source, "oneshot", TINY_MAX_LENGTH) / "saved_model"
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    variants.configure(converter, "int8", convert.calibration_prompts())
+    variants.configure(converter, variant, convert.calibration_prompts())
     one = tmp_path / "one-process.tflite"
     one.write_bytes(converter.convert())
 
     assert one.stat().st_size == staged.size_bytes
     assert census.census(one).to_dict() == census.census(staged.path).to_dict()
+    a, b = flatbuffer_utils.read_model(str(one)), flatbuffer_utils.read_model(str(staged.path))
+    meta = [[(m.name, bytes(x.buffers[m.buffer].data)) for m in x.metadata] for x in (a, b)]
+    assert meta[0] == meta[1] and any(name == b"CONVERSION_METADATA" for name, _ in meta[0])
     for prompt in (convert.calibration_prompts()[0], "a prompt the calibration never saw"):
         assert _generate(one, prompt) == _generate(staged.path, prompt)
 
