@@ -73,8 +73,8 @@ def main() -> int:
         ratio = f"{r['size_bytes'] / fp32:.0%}" if fp32 else ""
         print(f"| {v} | {r['size_bytes'] / 1e6:.0f} | {ratio} | {shares} | {r['convert_wall_s']:.0f} | "
               f"{r['convert_peak_rss_mb'] / 1024:.2f} | {b['load_ms']:.0f} | {first:.0f} | {med:.0f} | {toks:.1f} |")
-    for v, r in reports.items():
-        stages = r.get("convert_stages") or []
+    for v in dict.fromkeys(b["model"]["variant"] for b in doc["blocks"]):   # table order
+        stages = reports[v].get("convert_stages") or []
         if len(stages) > 1:
             print(f"\n{v} conversion, one process per step: " + "; ".join(
                 f"{st['stage']} {st['wall_s']:.0f} s, peak {st['peak_rss_mb'] / 1024:.2f} GiB" for st in stages))
