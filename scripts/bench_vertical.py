@@ -46,7 +46,7 @@ def main() -> int:
         reports[r["variant"]] = r
     exports = {json.loads(p.read_text())["export"]: json.loads(p.read_text())
                for p in (cache / "exports").glob("*/export.json")}
-    (run_file,) = results_dir.glob("*.json")
+    run_file = max(results_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)   # this run's
     doc = json.loads(run_file.read_text())
     import statistics
 
