@@ -33,6 +33,7 @@ IDENTITY_COLUMNS = [
 SAMPLE_COLUMNS = [
     "phase", "index", "prompt_index", "wall_ms", "tokens_generated", "token_count",
     "prompt_token_count", "stopped_early", "thermal_status_before", "thermal_status_after",
+    "thermal_headroom_before", "thermal_headroom_after",
     "prefill_ms", "decode_ms_total", "decode_tokens_per_s",
 ]
 BLOCK_COLUMNS = [
@@ -149,6 +150,8 @@ def block_rows(doc: dict, source: str = "") -> list[dict]:
                 "stopped_early": s.get("stopped_early"),
                 "thermal_status_before": s.get("thermal_status_before"),
                 "thermal_status_after": s.get("thermal_status_after"),
+                "thermal_headroom_before": s.get("thermal_headroom_before"),
+                "thermal_headroom_after": s.get("thermal_headroom_after"),
                 "prefill_ms": s.get("prefill_ms"),
                 "decode_ms_total": decode_total,
                 "decode_tokens_per_s": (len(decode) / (decode_total / 1000.0))
@@ -172,7 +175,8 @@ def frame_from_docs(docs: Iterable[tuple[str, dict]]) -> pd.DataFrame:
     for col in ["wall_ms", "load_ms", "prefill_ms", "decode_ms_total", "decode_tokens_per_s",
                 "int8_share", "fp16_share", "fp32_share", "size_bytes", "vmhwm_kb", "pss_kb",
                 "rss_before_load_kb", "tokens_generated", "token_count", "prompt_token_count",
-                "thermal_status_before", "thermal_status_after", *extra]:
+                "thermal_status_before", "thermal_status_after", "thermal_headroom_before",
+                "thermal_headroom_after", *extra]:
         df[col] = pd.to_numeric(df[col], errors="coerce")
     return df
 

@@ -145,6 +145,7 @@ def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) 
                 rec = {"phase": phase, "index": i, "prompt_index": pi, "prompt_used": used}
                 rec.update(gen.generate(used, spec, pi))
                 rec.update(thermal_status_before=None, thermal_status_after=None,
+                           thermal_headroom_before=None, thermal_headroom_after=None,
                            battery_temp_c_before=None, battery_temp_c_after=None)
                 result["generations"].append(rec)
                 emit(contract.progress_line(run_id, phase, i, total, rec["wall_ms"]))

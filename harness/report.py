@@ -26,6 +26,7 @@ from harness.frame import dumps_stable, load_frame
 DEFAULT_CV_THRESHOLD = 0.05       # fraction of the mean (5 %)
 DEFAULT_MIN_SAMPLES = 5           # measured samples per cell
 THROTTLED_THERMAL_STATUS = 2      # Android PowerManager THERMAL_STATUS_MODERATE ("severe" and up = 3+)
+THROTTLED_HEADROOM = 1.0          # PowerManager.getThermalHeadroom: 1.0 = the severe-throttling threshold
 BYTES_PER_MB = 1_000_000          # model sizes in MB (10^6 bytes), like file managers
 KIB_PER_MIB = 1024                # memory (VmHWM) in MiB
 REFERENCE_VARIANT = "fp32"
@@ -52,10 +53,11 @@ DISPLAY_METRICS = [
     ("median_ms", "median ms", "f1"), ("p90_ms", "p90 ms", "f1"), ("mad_ms", "MAD ms", "f1"),
     ("cv", "CV", "pct"), ("tokens_per_s", "tok/s", "f2"), ("speedup", "speedup ×fp32", "x"),
     ("peak_mem_mib", "peak MiB", "f1"), ("model_mem_mib", "peak-base MiB", "f1"),
+    ("max_thermal_headroom", "max headroom", "f2"),
     ("prefill_ms", "prefill ms", "f1"),
     ("decode_tokens_per_s", "decode tok/s", "f2"), ("drift_token_agreement", "token agreement", "f3"),
 ]
-OPTIONAL_METRICS = {"size_ratio", "speedup", "peak_mem_mib", "model_mem_mib", "prefill_ms", "decode_tokens_per_s",
+OPTIONAL_METRICS = {"size_ratio", "speedup", "peak_mem_mib", "model_mem_mib", "max_thermal_headroom", "prefill_ms", "decode_tokens_per_s",
                     "drift_token_agreement", "load_ms", "size_mb", "n_warmup"}
 
 # Warning kinds, in the order they are listed, with their per-row marker.
@@ -126,8 +128,11 @@ def _summarise(group: pd.DataFrame) -> dict:
     ok_blocks = blocks[blocks["block_status"] != "error"]
     wall = measured["wall_ms"].tolist()
     tok_s = (measured["tokens_generated"] / (measured["wall_ms"] / 1000.0)).tolist()
+    headroom = pd.concat([measured["thermal_headroom_before"], measured["thermal_headroom_after"]])
     hot = measured[(measured["thermal_status_before"].fillna(0) >= THROTTLED_THERMAL_STATUS)
-                   | (measured["thermal_status_after"].fillna(0) >= THROTTLED_THERMAL_STATUS)]
+                   | (measured["thermal_status_after"].fillna(0) >= THROTTLED_THERMAL_STATUS)
+                   | (measured["thermal_headroom_before"].fillna(0) >= THROTTLED_HEADROOM)
+                   | (measured["thermal_headroom_after"].fillna(0) >= THROTTLED_HEADROOM)]
     sampled = group[group["phase"].isin(["warmup", "measured"])]
     early = sampled[sampled["stopped_early"].eq(True)]
     vmhwm = ok_blocks["vmhwm_kb"].dropna()
@@ -162,6 +167,7 @@ def _summarise(group: pd.DataFrame) -> dict:
         "max_thermal_status": float(pd.concat([measured["thermal_status_before"],
                                                measured["thermal_status_after"]]).max())
         if len(measured) else math.nan,
+        "max_thermal_headroom": float(headroom.max()) if headroom.notna().any() else math.nan,
         "stopped_early_samples": len(early),
         "int8_share": stats.median(ok_blocks["int8_share"].tolist()),
         "weight_census": censuses[0] if len(censuses) == 1 else None,
@@ -243,8 +249,11 @@ def build_report(df: pd.DataFrame, *, cv_threshold: float = DEFAULT_CV_THRESHOLD
             add("high_cv", f"CV {_fmt_pct(c['cv'])} of {c['n']} samples is above {_fmt_pct(cv_threshold)}; "
                            "the device was not stable (background load, thermal, frequency scaling)")
         if c["throttled_samples"]:
+            headroom = (f", max thermal headroom {c['max_thermal_headroom']:.2f}"
+                        if math.isfinite(c["max_thermal_headroom"]) else "")
             add("throttled", f"{c['throttled_samples']} of {c['n']} measured samples taken while thermal status "
-                             f">= {THROTTLED_THERMAL_STATUS} (max {c['max_thermal_status']:.0f}); cool down and rerun")
+                             f">= {THROTTLED_THERMAL_STATUS} or thermal headroom >= {THROTTLED_HEADROOM:g} "
+                             f"(max status {c['max_thermal_status']:.0f}{headroom}); cool down and rerun")
         if c["variant"] in QUANTIZED_VARIANTS and c["n"] + c["n_warmup"] > 0:
             same_size = math.isfinite(c["_ref_size"]) and c["size_bytes"] == c["_ref_size"]
             same_census = c["weight_census"] is not None and c["weight_census"] == c["_ref_census"]

@@ -103,6 +103,25 @@ def test_every_format_carries_markers_and_warnings(report, df, fmt):
         assert "Flex delegate not linked" in text
 
 
+def test_thermal_headroom_alone_flags_throttling(df):
+    """A phone can throttle on its headroom forecast before its status moves: headroom >= 1.0
+    (the severe threshold) marks the sample even at thermal status 0."""
+    cool = df.copy()
+    cool[["thermal_status_before", "thermal_status_after"]] = 0
+    for col in ("thermal_headroom_before", "thermal_headroom_after"):
+        cool.loc[cool[col].notna(), col] = 0.35
+    assert not any(f.kind == "throttled" for f in rep.build_report(cool).findings)
+    hot = cool.copy()
+    cell = (hot.device_alias == "pixel7") & (hot.variant == "dynamic") & (hot.max_length == 64)
+    hot.loc[cell & (hot["index"] == 1), "thermal_headroom_after"] = 1.02
+    (finding,) = [f for f in rep.build_report(hot).findings if f.kind == "throttled"]
+    assert finding.cell.startswith("pixel7 preset:gpt2_base_en dynamic oneshot L64")
+    assert "1 of 6" in finding.message and "max thermal headroom 1.02" in finding.message
+    c = rep.build_report(hot).cells.set_index(["device_alias", "variant", "max_length"])
+    assert c.loc[("pixel7", "dynamic", 64), "max_thermal_headroom"] == pytest.approx(1.02)
+    assert c.loc[("emu", "fp32", 64), "max_thermal_headroom"] != c.loc[("emu", "fp32", 64), "max_thermal_headroom"]  # NaN
+
+
 def test_thresholds_are_parameters(df):
     strict = rep.build_report(df, cv_threshold=0.001, min_samples=7)
     assert sum(f.kind == "high_cv" for f in strict.findings) > 1

@@ -201,14 +201,15 @@ class AppManager:
             return None, f"host runner wrote an unreadable result: {e}"
         for i, g in enumerate(doc.get("generations") or []):
             if i + 1 < len(snapshots):
-                (g["thermal_status_before"], g["battery_temp_c_before"]) = snapshots[i]
-                (g["thermal_status_after"], g["battery_temp_c_after"]) = snapshots[i + 1]
+                (g["thermal_status_before"], g["battery_temp_c_before"], g["thermal_headroom_before"]) = snapshots[i]
+                (g["thermal_status_after"], g["battery_temp_c_after"], g["thermal_headroom_after"]) = snapshots[i + 1]
         return doc, None
 
-    def _thermal_battery(self) -> tuple[int, float]:
-        """Thermal status and battery temperature (°C) as the app would read them (no side effects)."""
+    def _thermal_battery(self) -> tuple[int, float, float | None]:
+        """Thermal status, battery temperature (°C) and thermal headroom as the app would read
+        them (no side effects)."""
         st = self.device.state
-        return st.thermal_status, st.battery_temp_tenths_c / 10
+        return st.thermal_status, st.battery_temp_tenths_c / 10, st.thermal_headroom
 
     def _first_progress(self, run: AppRun) -> None:
         faults = self.device.faults

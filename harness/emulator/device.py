@@ -155,6 +155,8 @@ class DeviceState:
     charging: bool = True
     thermal_status: int = 0
     thermal_cool_every_queries: int = 0
+    # What the app reads from PowerManager.getThermalHeadroom (None: no answer, as below API 30).
+    thermal_headroom: float | None = None
     quota_bytes: int | None = None
 
     def update(self, values: dict[str, Any]) -> None:
@@ -164,6 +166,9 @@ class DeviceState:
                 raise UserError(f"unknown device state {key!r}; known: {', '.join(sorted(fields))}")
             if key == "thermal_status" and not (isinstance(value, int) and 0 <= value <= 6):
                 raise UserError(f"thermal_status must be an integer 0-6, got {value!r}")
+            if key == "thermal_headroom" and not (value is None or (isinstance(value, (int, float))
+                                                                    and not isinstance(value, bool) and value >= 0)):
+                raise UserError(f"thermal_headroom must be a number >= 0 or null, got {value!r}")
             if key == "battery_level" and not (isinstance(value, int) and 0 <= value <= 100):
                 raise UserError(f"battery_level must be an integer 0-100, got {value!r}")
             setattr(self, key, value)

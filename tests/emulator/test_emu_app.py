@@ -48,7 +48,7 @@ def _wait_done(dev, run_id: str, timeout: float = 30) -> str:
     raise AssertionError("no done line")
 
 
-@pytest.mark.emulator(hostrun_cmd=FAKE_RUNNER)
+@pytest.mark.emulator(hostrun_cmd=FAKE_RUNNER, state={"thermal_headroom": 0.37})
 def test_benchmark_run_writes_result_and_logs(emulated_device, tmp_path):
     _launch(emulated_device, "run-1")
     text = _wait_done(emulated_device, "run-1")
@@ -62,6 +62,9 @@ def test_benchmark_run_writes_result_and_logs(emulated_device, tmp_path):
                              "model": "Pixel 7", "emulated": True}
     assert doc["app"]["runtime"] == "emulated-app/host-tensorflow-interpreter"
     assert doc["generations"][0]["prompt_used"] == "hello 'world'; $(rm -rf /)"
+    # The app reads thermal state around each generation, headroom included.
+    assert all(g["thermal_headroom_before"] == g["thermal_headroom_after"] == 0.37 for g in doc["generations"])
+    assert all(g["thermal_status_before"] == 0 for g in doc["generations"])
     assert emulated_device.adb("shell", "pidof", contract.APP_PACKAGE).returncode == 1
 
 

@@ -35,7 +35,7 @@ WEIGHTS = {"fp32": {"float32": 497_000_000},
 SPEED = {"fp32": 1.0, "dynamic": 0.62, "fp16": 0.97}
 
 
-def _sample(rng, phase, index, wall_ms, max_length, *, thermal=0, stop_at=None, prefill=False):
+def _sample(rng, phase, index, wall_ms, max_length, *, thermal=0, stop_at=None, prefill=False, headroom=None):
     prompt_tokens = 6
     count = stop_at if stop_at is not None else max_length
     s = {"phase": phase, "index": index, "prompt_index": index % 2,
@@ -45,6 +45,8 @@ def _sample(rng, phase, index, wall_ms, max_length, *, thermal=0, stop_at=None, 
          "tokens_generated": count - prompt_tokens, "stopped_early": count < max_length,
          "thermal_status_before": thermal, "thermal_status_after": thermal,
          "battery_temp_c_before": 31.0, "battery_temp_c_after": 31.5}
+    if headroom is not None:     # phones answer getThermalHeadroom; the emulated device does not
+        s["thermal_headroom_before"] = s["thermal_headroom_after"] = 1.1 if thermal else headroom
     if prefill:
         s["prefill_ms"] = round(wall_ms * 0.08, 2)
         step = wall_ms * 0.92 / (count - prompt_tokens)
@@ -60,12 +62,13 @@ def _block(rng, device, source, synthetic, variant, export, max_length, threads,
     if error is None:
         prefill = export == "prefill_decode"
         median_ms = base_ms * SPEED[variant] * max_length / 64
-        samples.append(_sample(rng, "warmup", 0, median_ms * 1.6, max_length, prefill=prefill))
+        headroom = None if device["emulated"] else 0.35
+        samples.append(_sample(rng, "warmup", 0, median_ms * 1.6, max_length, prefill=prefill, headroom=headroom))
         for i in range(runs):
             hot = 2 if thermal_from is not None and i >= thermal_from else 0
             stop = 40 if stop_index is not None and i == stop_index else None
             samples.append(_sample(rng, "measured", i, median_ms * rng.gauss(1.0, noise), max_length,
-                                   thermal=hot, stop_at=stop, prefill=prefill))
+                                   thermal=hot, stop_at=stop, prefill=prefill, headroom=headroom))
     return {
         "block_id": bid, "status": "error" if error else "ok", "error": error,
         "started_at": "2026-11-25T14:45:10+00:00", "finished_at": "2026-11-25T14:46:10+00:00",

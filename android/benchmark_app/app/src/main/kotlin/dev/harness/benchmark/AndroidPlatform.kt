@@ -35,22 +35,21 @@ class AndroidPlatform(private val context: Context) : Platform {
     override fun thermalStatus(): Int? {
         if (Build.VERSION.SDK_INT < Build.VERSION_CODES.Q || power == null) return null
         val s = power.currentThermalStatus
-        logHeadroom(s)
         return if (s in 0..6) s else null
     }
 
     /**
-     * Thermal headroom (API 30+) has no field in result schema v1, so it goes to logcat only,
-     * as `HARNESS_THERMAL status=<s> headroom=<h>`, for people reading a run's log.
+     * Thermal headroom now (forecast 0 s), API 30+: 1.0 is where severe throttling starts.
+     * NaN (asked too often, or no thermal HAL support) becomes null.
      */
-    private fun logHeadroom(status: Int) {
-        if (Build.VERSION.SDK_INT < Build.VERSION_CODES.R || power == null) return
+    override fun thermalHeadroom(): Double? {
+        if (Build.VERSION.SDK_INT < Build.VERSION_CODES.R || power == null) return null
         val h = try {
             power.getThermalHeadroom(0)
         } catch (t: Throwable) {
             Float.NaN
         }
-        if (!h.isNaN()) Log.d(Contract.LOG_TAG, "HARNESS_THERMAL status=$status headroom=$h")
+        return if (h.isNaN()) null else h.toDouble()
     }
 
     /** Battery temperature in °C from the sticky ACTION_BATTERY_CHANGED intent (tenths of a degree). */

@@ -35,7 +35,9 @@ data class Generation(
     val thermalStatusBefore: Int?,
     val thermalStatusAfter: Int?,
     val batteryTempCBefore: Double?,
-    val batteryTempCAfter: Double?
+    val batteryTempCAfter: Double?,
+    val thermalHeadroomBefore: Double? = null,
+    val thermalHeadroomAfter: Double? = null
 ) {
     fun toJson(): JSONObject {
         val o = JSONObject()
@@ -51,6 +53,8 @@ data class Generation(
         o.put("thermal_status_after", orNull(thermalStatusAfter))
         o.put("battery_temp_c_before", orNull(batteryTempCBefore))
         o.put("battery_temp_c_after", orNull(batteryTempCAfter))
+        o.put("thermal_headroom_before", orNull(thermalHeadroomBefore))
+        o.put("thermal_headroom_after", orNull(thermalHeadroomAfter))
         return o
     }
 }

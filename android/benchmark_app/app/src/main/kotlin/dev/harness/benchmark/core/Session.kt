@@ -24,6 +24,8 @@ interface Platform {
     fun monotonicNanos(): Long
     fun epochMillis(): Long
     fun thermalStatus(): Int?
+    /** PowerManager.getThermalHeadroom(0): 1.0 = the severe-throttling threshold; null if unknown. */
+    fun thermalHeadroom(): Double?
     fun batteryTempC(): Double?
     fun memory(): MemoryInfo
     /** Resident memory now, in kB (null if unknown). */
@@ -153,6 +155,7 @@ class BenchmarkSession(private val platform: Platform) {
             val promptIndex = k % spec.prompts.size
             val prompt = ContextWindow.apply(spec.prompts[promptIndex], spec.contextWindowWords)
             val thermalBefore = platform.thermalStatus()
+            val headroomBefore = safeHeadroom()
             val batteryBefore = platform.batteryTempC()
             val o = try {
                 engine.generate(prompt)
@@ -163,11 +166,18 @@ class BenchmarkSession(private val platform: Platform) {
             out.add(
                 Generation(
                     phase, k, promptIndex, prompt, wallMs, o.text, o.tokenCount, o.promptTokenCount,
-                    thermalBefore, platform.thermalStatus(), batteryBefore, platform.batteryTempC()
+                    thermalBefore, platform.thermalStatus(), batteryBefore, platform.batteryTempC(),
+                    headroomBefore, safeHeadroom()
                 )
             )
             platform.log(LogLines.progress(rid, phase, k, total, wallMs))
         }
+    }
+
+    private fun safeHeadroom(): Double? = try {
+        platform.thermalHeadroom()?.takeIf { !it.isNaN() }
+    } catch (t: Throwable) {
+        null
     }
 
     private fun safeMemory(): MemoryInfo = try {

@@ -75,6 +75,8 @@ class SessionTest {
         assertEquals(6712.25, second.getDouble("wall_ms"), 1e-9)
         assertEquals(100, second.getInt("token_count"))
         assertEquals(6, second.getInt("prompt_token_count"))
+        assertEquals(0.42, second.getDouble("thermal_headroom_before"), 1e-9)
+        assertEquals(0.42, second.getDouble("thermal_headroom_after"), 1e-9)
         assertEquals(listOf("to Yosemite was", "to Yosemite was", "— or don't.", "to Yosemite was"), engine.prompts)
         assertTrue(engine.closed)
 
@@ -90,6 +92,15 @@ class SessionTest {
             ),
             progress
         )
+    }
+
+    @Test
+    fun unknownThermalHeadroomIsNull() {
+        val platform = FakePlatform(results) { _, _ -> echoEngine() }
+        platform.headroom = Double.NaN   // what getThermalHeadroom answers when asked too often
+        val r = result(BenchmarkSession(platform).run(spec("jvm-nan-headroom"), "jvm-nan-headroom"))
+        val g = r.getJSONArray("generations").getJSONObject(0)
+        assertTrue(g.isNull("thermal_headroom_before") && g.isNull("thermal_headroom_after"))
     }
 
     @Test

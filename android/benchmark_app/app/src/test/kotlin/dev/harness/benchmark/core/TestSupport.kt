@@ -75,6 +75,10 @@ class FakePlatform(private val results: File, private val engineFactory: (Spec, 
 
     override fun thermalStatus(): Int? = thermal
 
+    var headroom: Double? = 0.42
+
+    override fun thermalHeadroom(): Double? = headroom
+
     override fun batteryTempC(): Double? = 31.5
 
     override fun memory(): MemoryInfo = MemoryInfo(123456L, 65432L)
