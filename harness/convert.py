@@ -1,8 +1,8 @@
 """Keras GPT-2 -> .tflite per variant, with a conversion report and a content-addressed cache.
 
 Flow for one (model, export, max length): export the serving graph once as a SavedModel
-(``convert_worker export``), then convert each variant in its own fresh process
-(``convert_worker convert``), census the result, refuse a variant whose quantization
+(``convert_worker export``), then convert each variant in fresh processes
+(``convert_worker convert``, for int8 ``calibrate``, then ``finish``), census the result, refuse a variant whose quantization
 had no effect, and store ``model.tflite`` + ``conversion.json`` under
 ``<cache>/models/<key>/``. The key hashes everything that decides the output (model
 identity, variant, export, max length, library versions, this code's version), never the
