@@ -491,6 +491,14 @@ ul.warnings li{margin:2px 0} .scroll{overflow-x:auto} .const{color:#444} .plot{m
 """
 
 
+def _log_scale_if_wide(set_scale, values) -> None:
+    """Log scale (``ax.set_xscale``/``set_yscale``) when the values span a decade or more;
+    below that a log axis gets no labelled major tick, so it stays linear."""
+    vals = [float(v) for v in values if v and v > 0]
+    if vals and max(vals) / min(vals) >= 10:
+        set_scale("log")
+
+
 def _svg(fig: Any) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
@@ -573,7 +581,7 @@ def plot_svgs(report: Report, df: pd.DataFrame) -> list[tuple[str, str]]:
                               label=f"{d}{' (emulated)' if sized.loc[sized.device_alias == d, 'emulated'].any() else ''}")
                        for i, d in enumerate(devices)]
             ax.legend(handles=handles, fontsize=8)
-            ax.set_xscale("log"); ax.set_yscale("log")
+            _log_scale_if_wide(ax.set_xscale, sized["size_mb"]); _log_scale_if_wide(ax.set_yscale, sized["median_ms"])
             ax.set_xlabel("model size (MB)"); ax.set_ylabel("median wall time (ms)")
             ax.set_title("Latency vs model size"); ax.grid(alpha=0.3, which="both")
             out.append(("Latency vs model size", _svg(fig)))

@@ -194,3 +194,14 @@ def test_terminal_renders_to_console(report):
     rep.render_terminal(report, Console(file=buf, width=250, color_system=None))
     out = buf.getvalue()
     assert "WARNING: EMULATED DEVICE" in out and re.search(r"pixel7 .*fp32", out)
+
+
+@pytest.mark.parametrize("values,scale", [([0.6, 0.7, 1.0], "linear"), ([0.5, 170.0, 500.0], "log"),
+                                          ([None, 12.0, 13.0], "linear")])
+def test_plot_axes_are_log_only_across_a_decade(values, scale):
+    """A log axis over less than a decade gets no labelled major tick (the demo's sizes)."""
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    rep._log_scale_if_wide(ax.set_xscale, values)
+    assert ax.get_xscale() == scale
