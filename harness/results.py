@@ -14,11 +14,18 @@ from typing import Any, Callable
 
 from harness.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_RESULTS_DIR = Path("results")
 
+
+def _v1_to_v2(doc: dict) -> dict:
+    """v2 adds optional fields only: a block's ``memory.rss_before_load_kb`` and a sample's
+    ``thermal_headroom_before``/``_after``. A v1 file has none of them: unknown, left absent."""
+    return doc
+
+
 # Step-by-step migrations: MIGRATIONS[n] turns a version-n document into version n+1.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 
 def write_json_atomic(path: Path, doc: Any) -> None:

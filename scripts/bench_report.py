@@ -56,7 +56,7 @@ def make_runs(total_samples: int, out: Path, seed: int = 1) -> int:
                             "params": {"context_window_words": 50, "threads_used": t},
                             "load_ms": 900.0 * speed, "memory": {"vmhwm_kb": size // 800, "pss_kb": None},
                             "samples": samples, "drift": None})
-        doc = {"schema_version": 1, "run_id": f"bench-{r:03d}", "status": "complete",
+        doc = {"schema_version": 2, "run_id": f"bench-{r:03d}", "status": "complete",
                "started_at": f"2026-11-25T00:{r % 60:02d}:00+00:00", "harness": {"version": "0.1.0"},
                "blocks": blocks}
         (out / f"bench-{r:03d}.json").write_text(json.dumps(doc))

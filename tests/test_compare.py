@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from harness import compare as cmpmod
+from harness import compare as cmpmod, results
 from harness.errors import UserError
 from harness.frame import frame_from_docs, load_frame
 from harness.stats import FASTER, NO_CHANGE, SLOWER
@@ -119,7 +119,7 @@ def test_baseline_save_and_compare_main(tmp_path, monkeypatch):
     _write(tmp_path, make_doc(base_walls * 1.2, run_id="run-c", sha="c" * 64))
     assert cmpmod.baseline_save_main("v1", ["run-a", "run-b"], tmp_path) == 0
     saved = json.loads((tmp_path / "baselines" / "v1.json").read_text())
-    assert saved["schema_version"] == 1 and saved["baseline"]["runs"] == ["run-a", "run-b"]
+    assert saved["schema_version"] == results.SCHEMA_VERSION == 2 and saved["baseline"]["runs"] == ["run-a", "run-b"]
     assert [b["block_id"] for b in saved["blocks"]] == ["run-a/pixel7/fp32", "run-b/pixel7/fp32"]
     df = load_frame(["v1"], tmp_path)                   # a baseline name resolves to the file
     assert (df["phase"] == "measured").sum() == 12 and (df["phase"] == "warmup").sum() == 2

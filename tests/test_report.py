@@ -176,16 +176,38 @@ def test_newer_schema_refused_in_one_line(tmp_path):
     assert "newer than this harness reads" in str(e.value) and "\n" not in str(e.value)
 
 
+def _as_v1(name: str, tmp_path) -> str:
+    """A golden file as schema v1 wrote it: version 1, without the fields v2 added."""
+    doc = json.loads((RESULTS / name).read_text())
+    doc["schema_version"] = 1
+    for b in doc["blocks"]:
+        b["memory"].pop("rss_before_load_kb", None)
+        for s in b["samples"]:
+            s.pop("thermal_headroom_before", None)
+            s.pop("thermal_headroom_after", None)
+    path = tmp_path / f"v1-{name}"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_v1_file_loads_without_the_v2_fields(tmp_path):
+    df = load_frame([_as_v1("20261125T144500Z-phone1.json", tmp_path)])
+    assert len(df) and df["thermal_headroom_before"].isna().all() and df["rss_before_load_kb"].isna().all()
+    cells = rep.build_report(df).cells
+    assert cells["max_thermal_headroom"].isna().all() and cells["median_ms"].notna().all()
+
+
 def test_old_schema_is_migrated_on_load(tmp_path, monkeypatch):
-    """v1 is the first schema; pretend the harness reads v2 and v1 -> v2 renames a field."""
-    def v1_to_v2(doc):
+    """Pretend the harness reads v3 and v2 -> v3 renames a field: a v1 file goes through
+    v1 -> v2 (the real step), then v2 -> v3."""
+    def v2_to_v3(doc):
         for b in doc["blocks"]:
             b["model"]["source"] = b["model"]["source"].replace("preset:", "keras-hub:")
         return doc
 
-    monkeypatch.setattr(results, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(results.MIGRATIONS, 1, v1_to_v2)
-    df = load_frame([str(RESULTS / "20261125T144500Z-phone1.json")], tmp_path)
+    monkeypatch.setattr(results, "SCHEMA_VERSION", 3)
+    monkeypatch.setitem(results.MIGRATIONS, 2, v2_to_v3)
+    df = load_frame([_as_v1("20261125T144500Z-phone1.json", tmp_path)], tmp_path)
     assert set(df.model_source) == {"keras-hub:gpt2_base_en"}
 
 

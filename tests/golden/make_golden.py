@@ -98,7 +98,7 @@ def _block(rng, device, source, synthetic, variant, export, max_length, threads,
 
 def _run(run_id, device, source, synthetic, export, max_lengths, threads, blocks, status):
     return {
-        "schema_version": 1, "run_id": run_id, "status": status,
+        "schema_version": 2, "run_id": run_id, "status": status,
         "started_at": "2026-11-25T14:45:00+00:00", "finished_at": "2026-11-25T15:05:00+00:00",
         "harness": {"version": "0.1.0", "git_commit": "0123456789abcdef0123456789abcdef01234567"},
         "command": ["harness", "run", "--device", device["alias"]],
