@@ -191,18 +191,17 @@ def _convert_stages(saved_model: Path, variant: str, export: str, max_length: in
     if export == "prefill_decode":
         convert_args += ["--signature-keys", "prefill,decode"]
     what = f"{variant} ({export}, max length {max_length})"
-    steps = [("convert", f"converting {what}", convert_args)]
-    finish_input = raw
+    calibrate_steps, finish_input = [], raw
     if variant == "int8":
         prompts = json.dumps(calibration_prompts())
-        steps[0][2].extend(["--prompts-json", prompts])
-        steps.append(("calibrate", f"converting {what}: calibrating on {len(calibration_prompts())} prompts",
-                      ["calibrate", *common, "--model", str(raw), "--state", str(state),
-                       "--prompts-json", prompts, "--out", str(calibrated)]))
+        convert_args += ["--prompts-json", prompts]
+        calibrate_steps = [("calibrate", f"converting {what}: calibrating on {len(calibration_prompts())} prompts",
+                            ["calibrate", *common, "--model", str(raw), "--state", str(state),
+                             "--prompts-json", prompts, "--out", str(calibrated)])]
         finish_input = calibrated
-    steps.append(("finish", f"converting {what}: " + ("quantizing" if variant == "int8" else "finishing"),
-                  ["finish", *common, "--model", str(finish_input), "--state", str(state),
-                   "--out", str(model_path)]))
+    steps = [("convert", f"converting {what}", convert_args), *calibrate_steps,
+             ("finish", f"converting {what}: " + ("quantizing" if variant == "int8" else "finishing"),
+              ["finish", *common, "--model", str(finish_input), "--state", str(state), "--out", str(model_path)])]
     reports = []
     try:
         for i, (stage, message, args) in enumerate(steps, 1):

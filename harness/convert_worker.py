@@ -243,10 +243,8 @@ def cmd_finish(args) -> dict:
     from tensorflow.lite.python import conversion_metadata_schema_py_generated as metadata_fb
     from tensorflow.lite.python import convert as tfl_convert
     from tensorflow.lite.python import util as tfl_util
+    from tensorflow.lite.python.lite import _check_model_use_buffer_offset as uses_buffer_offset
     from tensorflow.lite.tools import flatbuffer_utils
-
-    def uses_buffer_offset(model_object) -> bool:
-        return any(m.name.decode("utf-8") == "buffer_location" for m in (model_object.metadata or []))
 
     t0 = time.monotonic()
     state = json.loads(open(args.state).read())
