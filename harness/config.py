@@ -52,6 +52,7 @@ class Emulated:
 class DeviceConfig:
     alias: str
     match: Match
+    kind: str = "android"              # which package finds and drives it (harness.devices.registry)
     emulated: Emulated | None = None
     threads: int = 1
     cooldown: Cooldown = field(default_factory=Cooldown)
@@ -100,7 +101,7 @@ def _endpoint(where: str, value: str | None, path: Path) -> None:
 def parse(doc: Any, path: Path) -> Config:
     top = _keys("(top)", doc, {"adb_server": str, "defaults": dict, "devices": dict}, path)
     _endpoint("adb_server", top.get("adb_server"), path)
-    dev_keys = {"serial": str, "endpoint": str, "match": dict, "emulated": dict, "threads": int,
+    dev_keys = {"kind": str, "serial": str, "endpoint": str, "match": dict, "emulated": dict, "threads": int,
                 "cooldown": dict, "work_dir": str, "adb_server": str, "apk": str}
     defaults = _keys("defaults", top.get("defaults"), {k: dev_keys[k] for k in
                                                        ("threads", "cooldown", "work_dir")}, path)
@@ -137,7 +138,8 @@ def parse(doc: Any, path: Path) -> Config:
         work_dir = body.get("work_dir", defaults.get("work_dir", contract.DEFAULT_WORK_DIR))
         if not work_dir.startswith("/") or any(c in work_dir for c in "'\"`$;&|\n\\ "):
             raise UserError(f"{path}: {where}.work_dir: must be an absolute path of plain characters")
-        devices[alias] = DeviceConfig(alias=alias, match=match, emulated=emulated, threads=threads,
+        devices[alias] = DeviceConfig(alias=alias, match=match, kind=body.get("kind", "android"),
+                                      emulated=emulated, threads=threads,
                                       cooldown=cooldown, work_dir=work_dir.rstrip("/"),
                                       adb_server=body.get("adb_server") or top.get("adb_server"),
                                       apk=body.get("apk"))

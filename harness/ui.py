@@ -5,12 +5,15 @@ All output goes to standard error, so standard output stays clean for tables and
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-console = Console(stderr=True, highlight=False)
+# No source locations after log lines (they are for debugging rich, not for users), and no
+# wrapping when standard error is a log file or a CI pipe rather than a terminal.
+console = Console(stderr=True, highlight=False, log_path=False, soft_wrap=not sys.stderr.isatty())
 
 
 class _Status:

@@ -26,7 +26,7 @@ import adbutils  # noqa: E402
 
 from harness.emulator.manage import connect_adb, run_adb, start_emulator, stop_emulator  # noqa: E402
 from harness.emulator.server import free_port  # noqa: E402
-from harness.hostrun import cpu_model  # noqa: E402
+from harness.hostinfo import cpu_model  # noqa: E402
 
 BYTES_PER_MB = 1_000_000
 

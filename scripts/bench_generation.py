@@ -79,7 +79,7 @@ def runtime_weight_bytes(census: dict, variant: str) -> int:
 
 def measure_prefill_decode(model: str, max_length: int, threads: int, ids: list[list[int]],
                            runs: int) -> dict:
-    from harness.decode_export import PrefillDecodeRunner, load_interpreter
+    from harness.devices.host.generate import PrefillDecodeRunner, load_interpreter
 
     t = time.perf_counter()
     gen = PrefillDecodeRunner(load_interpreter(model, threads), max_length)
@@ -128,10 +128,10 @@ def measure_prefill_decode(model: str, max_length: int, threads: int, ids: list[
 
 
 def measure_oneshot(model: str, threads: int, prompts: list[str], runs: int) -> dict:
-    from harness.hostrun import _Oneshot, _load
+    from harness.devices.host.generate import Oneshot, load_with_text_ops
 
     t = time.perf_counter()
-    gen = _Oneshot(_load(Path(model), threads))
+    gen = Oneshot(load_with_text_ops(Path(model), threads))
     load_s = time.perf_counter() - t
     first = gen.generate(prompts[0], {}, 0)
     wall = [gen.generate(prompts[r % len(prompts)], {}, r)["wall_ms"] / 1e3 for r in range(runs)]
@@ -186,11 +186,12 @@ def main() -> int:
     if args.measure:
         return child(args)
 
-    from harness import convert, models, prompts as prompts_mod
+    from harness import convert
+    from harness.model import prompts as prompts_mod, sources as models
     from harness.contract import apply_context_window
-    from harness.decode_export import prompt_token_ids_fn
-    from harness.hostrun import cpu_model
-    from harness.runner import Cell
+    from harness.model.tokens import PromptTokenIds
+    from harness.hostinfo import cpu_model
+    from harness.run.plan import Cell
 
     def log(msg):
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
@@ -200,7 +201,7 @@ def main() -> int:
     stateful = [v for v in args.stateful.split(",") if v]
     prompts = list(prompts_mod.BUILTIN["en"])
     used = [apply_context_window(q, args.context_window) for q in prompts]
-    ids = prompt_token_ids_fn(source)(Cell("fp32", args.max_length, args.context_window, args.threads), prompts)
+    ids = PromptTokenIds(source)(Cell("fp32", args.max_length, args.context_window, args.threads), prompts)
     log(f"prompt tokens: {[len(i) for i in ids]}")
     bw = bandwidth()
     log(f"bandwidth: read {bw['read_gb_s']:.1f} GB/s, copy {bw['copy_gb_s']:.1f} GB/s")
@@ -256,7 +257,7 @@ def main() -> int:
         if args.json:
             args.json.write_text(json.dumps(report, indent=1))
     if args.drift and "fp32" in models_:
-        from harness import drift
+        from harness.run import drift
 
         for v in variants:
             log(f"drift {v} vs fp32")

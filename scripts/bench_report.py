@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import report as rep  # noqa: E402
-from harness.frame import load_frame  # noqa: E402
+from harness import reporters  # noqa: E402
+from harness.analysis.summary import build_report  # noqa: E402
+from harness.results.frame import load_frame  # noqa: E402
 
 DEVICES = [("pixel7", "fp-pixel7", False), ("emu", "fp-emu", True)]
 VARIANTS = {"fp32": (1.0, 497_759_232), "dynamic": (0.62, 131_203_072), "fp16": (0.97, 249_000_000)}
@@ -77,11 +78,11 @@ def main() -> int:
         t0 = time.perf_counter()
         df = load_frame([str(out)], out)
         t1 = time.perf_counter()
-        report = rep.build_report(df)
+        report = build_report(df)
         t2 = time.perf_counter()
-        md = rep.render_markdown(report)
+        md = reporters.render(report, df, "markdown")
         t3 = time.perf_counter()
-        page = rep.render_html(report, df)
+        page = reporters.render(report, df, "html")
         t4 = time.perf_counter()
         print(f"load (JSON -> tidy DataFrame, {len(df)} rows): {t1 - t0:7.2f} s")
         print(f"aggregate ({len(report.cells)} cells):              {t2 - t1:7.2f} s")

@@ -50,7 +50,7 @@ def main() -> int:
     doc = json.loads(run_file.read_text())
     import statistics
 
-    from harness.hostrun import cpu_model
+    from harness.hostinfo import cpu_model
 
     cpu = cpu_model()
     print(f"Machine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; "

@@ -1,6 +1,14 @@
-"""Shared fixtures: an own adb server and an emulated device per test (harness/emulator).
+"""Shared fixtures of every tier, defined once (so session fixtures really live once a session).
 
-Only emulator/adb fixtures live here. Every test that uses ``emulated_device`` gets a
+Tiers are folders, in the order they run: ``unit`` (pure, milliseconds), ``emulated`` (the
+emulated phone over the real adb server), ``e2e`` (real conversions and whole runs), ``phone``
+(a real phone: skipped unless ``HARNESS_PHONE`` names its alias). Each test gets its folder's
+marker, so ``pytest -m unit`` and ``pytest tests/unit`` pick the same tests.
+
+Models: ``harness_cache`` points ``HARNESS_CACHE`` at one session directory, and
+``tiny_models`` / ``gen_models`` convert synthetic:tiny once per session.
+
+Devices: every test that uses ``emulated_device`` gets a
 fresh device process AND a fresh adb server on free ports with its own HOME (the server
 writes ``$HOME/.android/adbkey``), without ADB_SERVER_SOCKET/ANDROID_SERIAL; both are
 torn down afterwards whatever happened.
@@ -28,9 +36,79 @@ from harness.emulator.server import free_port
 ADB_FIXTURE_TIMEOUT_S = 20.0
 
 
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "emulated", "e2e", "phone")
+TINY_MAX_LENGTH = 32
+ALL_VARIANTS = ["fp32", "dynamic", "fp16", "int8"]
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "emulator(**options): options for the emulated_device fixture (see tests/conftest.py)")
+    for tier in TIERS:
+        config.addinivalue_line("markers", f"{tier}: a test of the tests/{tier} tier")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.fspath)).resolve().relative_to(TESTS).parts
+        if parts and parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+# ----------------------------------------------------------------- converted models
+
+@pytest.fixture(scope="session")
+def harness_cache(tmp_path_factory) -> Path:
+    """One conversion cache for the whole session (HARNESS_TEST_CACHE reuses one across sessions)."""
+    cache = Path(os.environ.get("HARNESS_TEST_CACHE") or tmp_path_factory.mktemp("harness-cache"))
+    old = os.environ.get("HARNESS_CACHE")
+    os.environ["HARNESS_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("HARNESS_CACHE", None)
+    else:
+        os.environ["HARNESS_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_source():
+    from harness.model import sources
+
+    return sources.resolve("synthetic:tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(harness_cache, tiny_source):
+    """Every variant of synthetic:tiny at max length 32 (one-shot), converted once: {variant: Converted}."""
+    from harness.convert import convert
+
+    return {c.variant: c for c in convert(tiny_source, ALL_VARIANTS, TINY_MAX_LENGTH, cache=harness_cache)}
+
+
+@pytest.fixture(scope="session")
+def tiny_tokens(tiny_source):
+    from harness.model.tokens import PromptTokenIds
+
+    return PromptTokenIds(tiny_source)
+
+
+@pytest.fixture(scope="session")
+def gen_models(harness_cache, tiny_source):
+    """{(export, variant, stateful): Converted} for the generation-metric tests, converted once."""
+    from harness.convert import convert
+
+    out = {}
+    for export, variants, stateful in (("prefill_decode", ["fp32", "dynamic"], False),
+                                       ("prefill_decode", ["fp32"], True),
+                                       ("oneshot", ["fp32"], False)):
+        for c in convert(tiny_source, variants, TINY_MAX_LENGTH, export=export, stateful=stateful,
+                         cache=harness_cache):
+            out[(export, c.variant, stateful)] = c
+    return out
+
+
+# ----------------------------------------------------------------- adb and emulated devices
 
 
 def _port_open(port: int) -> bool:

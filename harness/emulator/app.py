@@ -3,7 +3,7 @@
 ``am start -n dev.harness.benchmark/.BenchmarkActivity --es spec_path P --es run_id R``
 starts a run in the background, as the real app's worker thread does: log
 HARNESS_START, read and validate the spec from the device file system, run the host
-reference runner (``python -m harness.hostrun``) as a subprocess on the pushed model,
+reference runner (``python -m harness.devices.host.reference_app``) as a subprocess on the pushed model,
 relay its progress lines into logcat under ``HarnessBench``, move its result to the
 app's results directory via ``<run_id>.json.tmp`` + rename, log HARNESS_DONE.
 
@@ -29,7 +29,7 @@ from harness import contract
 log = logging.getLogger(__name__)
 
 RUNTIME = "emulated-app/host-tensorflow-interpreter"
-HOSTRUN_MODULE = "harness.hostrun"
+HOSTRUN_MODULE = "harness.devices.host.reference_app"
 FIRST_APP_PID = 12001
 # Where the harness package lives, so the runner subprocess can import it.
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])

@@ -1,0 +1,187 @@
+"""``harness run``: convert what is missing, deploy, measure on every device, print the table.
+
+The steps, in order: the plan (from the options, or the run being resumed), the devices
+(found before converting, so a missing phone is known in seconds), the models, the result
+file, the measurement on every device at once, quality drift if asked, and the table.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.cli import common
+from harness.cli.convert import add_model_options
+from harness.errors import UserError
+
+DEFAULT_DEVICE = "emu-pixel7"
+# The options that shape a run; with --resume the stored plan decides them.
+PLAN_OPTIONS = ("device", "model", "variants", "max_length", "export", "context_window", "threads",
+                "runs", "warmup", "rounds", "prompts", "drift")
+_defaults: dict[str, object] = {}
+
+
+def add_parser(sub) -> None:
+    p = common.add_command(
+        sub, "run", help="convert what is missing, deploy, run, and print a latency table",
+        description="Measure every combination (device × variant × max length × context window × threads) "
+                    "in blocks: each block launches the benchmark app once (load the model, warm up, measure). "
+                    "Every finished block is written at once to results/<run_id>.json, so an interrupted run "
+                    "loses nothing and --resume finishes it.",
+        examples=f"""harness run                                          # synthetic:tiny on {DEFAULT_DEVICE}
+harness run --device pixel7 --variants dynamic,fp16
+harness run --device pixel7,pixel8 --max-length 50,100 --context-window 25,50
+harness run --device host --export prefill_decode --drift   # time to first token, decode speed, drift
+harness run --resume latest""",
+        exits="0 every block measured\n1 a failed block, a lost device, or a user mistake (one line)\n"
+              "2 usage error\n130 interrupted (finish with --resume)")
+    add_model_options(p)
+    p.add_argument("--device", default=DEFAULT_DEVICE, metavar="ALIAS[,ALIAS...]",
+                   help="alias(es) from devices.yaml, 'host' for this machine, or 'all'; the default is an "
+                   "emulated Pixel 7, started if needed")
+    p.add_argument("--context-window", type=common.context_windows, default=[0], metavar="WORDS[,WORDS...]",
+                   help="keep the last N words of each prompt ('all' keeps it whole); 0 = half the max length "
+                   "in words, the runbook's suggested start")
+    p.add_argument("--threads", type=common.int_list("--threads", 1), default=None, metavar="N[,N...]",
+                   help="interpreter threads (default: the device's setting in devices.yaml, else 1)")
+    p.add_argument("--runs", type=common.count("--runs", 1), default=10,
+                   help="measured generations per block (the harness's own cost stays under 2 %% of them)")
+    p.add_argument("--warmup", type=common.count("--warmup", 0), default=1, help="warm-up generations per block")
+    p.add_argument("--rounds", type=common.count("--rounds", 1), default=1,
+                   help="blocks per cell; cells rotate each round so no variant always runs first")
+    p.add_argument("--prompts", default="builtin:en",
+                   help="a file with one prompt per line (or .jsonl), or builtin:en (3 English prompts) / builtin:multi")
+    p.add_argument("--drift", action="store_true",
+                   help="also measure quality drift of each variant against fp32 (prefill/decode export, host)")
+    p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run ('latest' works), skipping finished blocks")
+    common.add_config(p)
+    common.add_results_dir(p)
+    p.add_argument("--no-report", action="store_true", help="do not print the table at the end")
+    p.set_defaults(func=run)
+    _defaults.update({k: p.get_default(k) for k in PLAN_OPTIONS})
+
+
+def _new_plan(args, config_path: Path):
+    from harness.convert import variants
+    from harness.model import prompts as prompts_mod
+    from harness.run.plan import Plan
+
+    devices = list(dict.fromkeys(n.strip() for n in args.device.split(",") if n.strip()))
+    if not devices:
+        raise UserError("--device: name at least one device")
+    source_label, prompt_list = prompts_mod.load(args.prompts)
+    return Plan(model=args.model, devices=devices, variants=variants.parse_variants(args.variants),
+                max_lengths=args.max_length, context_windows=args.context_window,
+                threads=args.threads or [0], warmup=args.warmup, runs=args.runs, rounds=args.rounds,
+                prompts_source=source_label, prompts=prompt_list, export=args.export, drift=args.drift,
+                config=str(config_path))
+
+
+def _resumed(args, results_dir: Path):
+    """The Recorder and plan of the run being resumed; other plan options are refused, not ignored."""
+    from harness.results.runs import expand_latest
+    from harness.results.store import Recorder
+    from harness.run.plan import Plan
+
+    given = [k for k in PLAN_OPTIONS if getattr(args, k) != _defaults.get(k)]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise UserError(f"--resume finishes a run as it was planned; drop {flags} (or start a new run)")
+    (run_id,) = expand_latest([args.resume], results_dir)
+    rec = Recorder.resume(results_dir, run_id)
+    return rec, Plan.from_dict(rec.doc.plan)
+
+
+def _convert_all(plan, source, display) -> dict:
+    from harness.convert import convert
+
+    converted = {}
+    with display.status() as status:
+        for L in plan.max_lengths:
+            for c in convert(source, plan.variants, L, export=plan.export, progress=status.update):
+                converted[(c.variant, L)] = c
+                display.conversion_line(c)
+    return converted
+
+
+def _jobs(devices, cells, converted, plan, source):
+    from harness.run.executor import Job
+
+    if plan.export != "prefill_decode":
+        return [Job(d, cells, converted) for d in devices]
+    from harness.model.tokens import PromptTokenIds
+
+    tokens = PromptTokenIds(source)
+    return [Job(d, cells, converted, token_ids=tokens, detokenize=tokens.detokenize) for d in devices]
+
+
+def _summary_lines(rec, jobs, console) -> None:
+    for j in jobs:
+        for e in j.errors:
+            console.print(f"[red]error[/] {e}")
+    filled = sum(1 for b in rec.doc.blocks for s in b.samples if s.get("prompt_filled_output"))
+    if filled:
+        console.print(f"[yellow]warning[/] {filled} generation(s) had a prompt that filled the whole max "
+                      "length, so nothing was generated: lower --context-window or raise --max-length")
+    for b in rec.doc.blocks:
+        if not b.ok:
+            console.print(f"[red]failed block[/] {b.block_id}: {b.error}")
+
+
+def _measure(rec, plan, jobs, display, console) -> str:
+    from harness.run.executor import execute
+
+    gens = (plan.warmup + plan.runs) * len(jobs[0].cells) * plan.rounds if jobs else 0
+    try:
+        with display.run_progress({j.device.alias: gens for j in jobs}) as advance:
+            return execute(jobs, plan, rec, advance)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: finished blocks are in {rec.path}; "
+                      f"finish with: harness run --resume {rec.run_id}")
+        raise
+
+
+def run(args) -> int:
+    from harness.devices import registry
+    from harness.model import sources
+    from harness.results.store import Recorder
+    from harness.run import plan as plan_mod
+    from harness.ui import Display, console
+
+    results_dir, config_path = common.results_dir(args), common.config_path(args)
+    rec = None
+    if args.resume:
+        rec, plan = _resumed(args, results_dir)
+        config_path = Path(plan.config) if plan.config and not args.config else config_path
+        keep, skipped = plan_mod.cells(plan)
+    else:
+        plan = _new_plan(args, config_path)
+        keep, skipped = plan_mod.cells(plan)
+        for s in skipped:
+            console.print(f"[yellow]skipped[/] {plan_mod.Cell(**s['cell']).label()}: {s['reason']}")
+        if not keep:
+            raise UserError("every requested combination is impossible (see the skipped lines above)")
+    source = sources.resolve(plan.model)
+    registry.check_names(plan.devices, config_path)     # a bad alias fails before converting
+    display = Display()
+    with registry.open_devices(plan.devices, config_path) as devices:
+        converted = _convert_all(plan, source, display)
+        if rec is None:
+            rec = Recorder.create(results_dir, plan.to_dict(), skipped, args.argv)
+        else:
+            rec.mark_resumed()
+        console.print(f"run {rec.run_id}: {len(keep)} cell(s) × {plan.rounds} round(s) on "
+                      f"{', '.join(d.alias for d in devices)} → {rec.path}")
+        jobs = _jobs(devices, keep, converted, plan, source)
+        status = _measure(rec, plan, jobs, display, console)
+    if plan.drift:
+        from harness.run import drift
+
+        drift.measure_run(rec, source)
+    _summary_lines(rec, jobs, console)
+    console.print(f"results: {rec.path} (status {status})")
+    if status != "complete":
+        console.print(f"finish the missing blocks with: harness run --resume {rec.run_id}")
+    if not args.no_report and any(b.ok for b in rec.doc.blocks):
+        from harness.cli.report import render_runs
+
+        render_runs([str(rec.path)], results_dir, "terminal", None)
+    return 0 if status == "complete" else 1

@@ -1,0 +1,10 @@
+"""Step 2 of the pipeline: a Keras GPT-2 into TFLite variants, cached by content.
+
+``convert(source, variants, max_length, export=...)`` returns one ``Converted`` per
+variant (the .tflite file and its conversion report). Variants live in ``variants``,
+the exported graphs in ``exports``, the TensorFlow work in ``worker`` processes.
+"""
+from harness.convert.artifact import Converted
+from harness.convert.pipeline import convert
+
+__all__ = ["Converted", "convert"]

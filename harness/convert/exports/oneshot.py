@@ -1,0 +1,87 @@
+"""The runbook's one-shot graph: a scalar string prompt in, the generated text out.
+
+Tokenizer, greedy loop and detokenizer in one TFLite model (Flex + TF Text ops); one
+invoke generates the whole sequence, so only the whole generation's time is observable.
+"""
+from __future__ import annotations
+
+SIGNATURE_KEYS = ("serving_default",)
+# Bump when this graph or its converter settings change: it invalidates cached models.
+CODE_VERSION = 3   # 3: staged conversion (same models as 2)
+
+
+def greedy_logits_sampler():
+    """Greedy sampling on raw logits: same argmax as softmax in float, and it survives
+    full-integer quantization (a softmax over 50k words quantized to int8 saturates and
+    makes every token id 0, FINDINGS §3b)."""
+    import keras
+    import keras_hub
+
+    class GreedyLogitsSampler(keras_hub.samplers.GreedySampler):
+        def compute_probabilities(self, logits):
+            return keras.ops.cast(logits, "float32")
+
+    return GreedyLogitsSampler()
+
+
+def build_module(causal_lm, max_length: int):
+    """The runbook's graph: scalar string prompt -> tokenizer -> greedy loop -> detokenizer.
+
+    Outputs ``text`` (prompt and continuation), ``token_count`` and ``prompt_token_count``.
+    Generation always runs to ``max_length`` (no stop token), so every variant does the
+    same work and latencies compare.
+    """
+    import tensorflow as tf
+
+    causal_lm.compile(sampler=greedy_logits_sampler())
+    preprocessor = causal_lm.preprocessor
+    tokenizer = preprocessor.tokenizer
+
+    class OneShot(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.preprocessor = preprocessor          # tracks the tokenizer's tables
+            # Track the weights as variables: the converter freezes them (light on memory).
+            self.weights_ = [v.value for v in causal_lm.variables]
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="prompt")])
+        def serve(self, prompt):
+            x = preprocessor.generate_preprocess(tf.reshape(prompt, [1]), sequence_length=max_length)
+            out = causal_lm.generate_step(x, stop_token_ids=None)
+            ids = tf.reshape(out["token_ids"], [1, max_length])
+            mask = tf.reshape(out["padding_mask"], [1, max_length])
+            text = tokenizer.detokenize(tf.ragged.boolean_mask(ids, mask))
+            return {
+                "text": tf.reshape(text, []),
+                "token_count": tf.reduce_sum(tf.cast(mask, tf.int32)),
+                "prompt_token_count": tf.reduce_sum(tf.cast(x["padding_mask"], tf.int32)),
+            }
+
+    return OneShot()
+
+
+def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
+    """Save the one-shot graph as a SavedModel whose weights stay variables."""
+    import tensorflow as tf
+
+    if stateful:
+        raise ValueError("the one-shot graph has no stateful form")
+    module = build_module(causal_lm, max_length)
+    tf.saved_model.save(module, str(out_dir), signatures={"serving_default": module.serve.get_concrete_function()})
+
+
+def representative_dataset(prompts: list[str], saved_model_dir=None):
+    """The int8 calibration generator, as ``converter.representative_dataset`` takes it."""
+    import numpy as np
+
+    prompts = list(prompts)
+
+    def gen():
+        for p in prompts:
+            # Bytes, not str: a unicode numpy array silently feeds the wrong prompt.
+            yield {"prompt": np.array(p.encode("utf-8"))}
+    return gen
+
+
+def check_converted(model_path, saved_model_dir) -> None:
+    """Nothing beyond the variant's census check: the graph carries its tokenizer."""

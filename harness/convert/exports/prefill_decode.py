@@ -1,0 +1,264 @@
+"""The prefill/decode export: time to first token and per-token decode speed.
+
+The one-shot string graph runs the whole greedy loop in one invoke, so time to first
+token is not observable there (FINDINGS §4). This export has two signatures over the
+same weights, builtin TFLite ops only (FINDINGS §6):
+
+``prefill``
+    inputs ``token_ids`` int32 [1, L] (the prompt, start token included, padded with
+    anything — positions >= ``prompt_length`` are causally masked and later
+    overwritten) and ``prompt_length`` int32 scalar. Outputs ``logits`` float32
+    [1, vocab] (the next-token logits after the last prompt token) and, stateless only,
+    ``cache`` float32 [layers, 2, L, heads, head_dim].
+``decode``
+    inputs ``token_id`` int32 [1, 1] (the token at position ``index``), ``index`` int32
+    scalar and, stateless only, ``cache``. Outputs ``logits`` [1, vocab] (next-token
+    logits after position ``index``) and, stateless only, the updated ``cache``.
+
+Stateful (``stateful=True``): the cache lives in a variable that ``prefill`` assigns
+and ``decode`` updates in place (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE with a
+CALL_ONCE init subgraph), so no cache crosses the interpreter boundary per step.
+
+The computation is keras-hub's ``GPT2CausalLM.call_with_cache``, with the 6-D cache of
+keras-hub reshaped to 5-D (batch 1 dropped): keras-hub's ``cache[:, i, ...]`` is a 6-D
+strided slice, which builtin TFLite cannot take.
+
+Greedy decoding through these signatures gives the tokens of the one-shot graph's
+``generate_step`` (same prompt packing, same positions, generation to max length).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from harness.errors import ConversionError
+
+SIGNATURE_KEYS = ("prefill", "decode")
+# Bump when this graph or its checks change: it invalidates cached models.
+CODE_VERSION = 4   # 4: decode checked against prefill (refuses broken fp16)
+# Exported weights must hold at least this share of the model's parameter bytes in the
+# converted file (a quantized variant holds ~1/4 of fp32; a model whose weights went
+# missing holds ~0, FINDINGS §6).
+MIN_WEIGHT_SHARE_OF_PARAMS = 0.2
+CALIBRATION_FILE = "harness_calibration.json"
+
+
+# --------------------------------------------------------------------------- export
+
+def _forward(backbone, token_ids, cache, index):
+    """``call_with_cache`` on a 5-D cache [layers, 2, L, heads, head_dim]; returns (hidden, cache)."""
+    import tensorflow as tf
+
+    tokens = backbone.token_embedding(token_ids)
+    positions = backbone.position_embedding(tokens, start_index=index)
+    x = backbone.embeddings_add((tokens, positions))
+    layer_caches = tf.unstack(cache, axis=0)
+    new_caches = []
+    for layer, layer_cache in zip(backbone.transformer_layers, layer_caches):
+        x, next_cache = layer(x, self_attention_cache=layer_cache[None],
+                              self_attention_cache_update_index=index)
+        new_caches.append(next_cache[0])
+    return backbone.layer_norm(x), tf.stack(new_caches, axis=0)
+
+
+def cache_shape(backbone, max_length: int) -> list[int]:
+    return [backbone.num_layers, 2, max_length, backbone.num_heads,
+            backbone.hidden_dim // backbone.num_heads]
+
+
+def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
+    """Write a SavedModel with ``prefill`` and ``decode`` signatures to ``out_dir``.
+
+    keras' ExportArchive tracks the model's variables, so the converter freezes the
+    weights (a plain tf.Module silently loses them, FINDINGS §6).
+    """
+    import keras
+    import tensorflow as tf
+
+    backbone = causal_lm.backbone
+    L = int(max_length)
+    shape = cache_shape(backbone, L)
+    dtype = "float32"
+
+    def last_logits(hidden, position):
+        h = tf.gather(hidden, tf.reshape(position, [1]), axis=1)        # [1, 1, hidden]
+        logits = backbone.token_embedding(h, reverse=True)            # [1, 1, vocab]
+        return tf.reshape(tf.cast(logits, tf.float32), [1, -1])
+
+    tok_spec = tf.TensorSpec([1, L], tf.int32, name="token_ids")
+    len_spec = tf.TensorSpec([], tf.int32, name="prompt_length")
+    one_spec = tf.TensorSpec([1, 1], tf.int32, name="token_id")
+    idx_spec = tf.TensorSpec([], tf.int32, name="index")
+    cache_spec = tf.TensorSpec(shape, tf.float32, name="cache")
+
+    archive = keras.export.ExportArchive()
+    archive.track(backbone)   # not causal_lm: its tokenizer tables would need TF Text ops
+    if stateful:
+        holder = keras.layers.Layer(name="kv_cache_holder")
+        holder.cache = holder.add_weight(shape=shape, initializer="zeros", trainable=False,
+                                         dtype=dtype, name="kv_cache")
+        holder.built = True
+        archive.track(holder)
+        cache_var = holder.cache
+
+        def prefill(token_ids, prompt_length):
+            # Prefill writes all L positions, so the previous cache's values never matter.
+            hidden, cache = _forward(backbone, token_ids, cache_var.value, 0)
+            cache_var.assign(cache)
+            return {"logits": last_logits(hidden, prompt_length - 1)}
+
+        def decode(token_id, index):
+            hidden, cache = _forward(backbone, token_id, cache_var.value, index)
+            cache_var.assign(cache)
+            return {"logits": last_logits(hidden, 0)}
+
+        archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
+        archive.add_endpoint("decode", decode, input_signature=[one_spec, idx_spec])
+    else:
+        def prefill(token_ids, prompt_length):
+            hidden, cache = _forward(backbone, token_ids, tf.zeros(shape, dtype), 0)
+            return {"logits": last_logits(hidden, prompt_length - 1), "cache": cache}
+
+        def decode(token_id, index, cache):
+            hidden, cache = _forward(backbone, token_id, cache, index)
+            return {"logits": last_logits(hidden, 0), "cache": cache}
+
+        archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
+        archive.add_endpoint("decode", decode, input_signature=[one_spec, idx_spec, cache_spec])
+    archive.write_out(str(out_dir), verbose=False)
+    meta = {"max_length": L, "stateful": bool(stateful), "cache_shape": shape,
+            "parameters": int(causal_lm.count_params()),
+            "vocabulary_size": int(backbone.vocabulary_size)}
+    # Token ids of the calibration prompts, for int8 calibration in the convert worker
+    # (which has no tokenizer).
+    try:
+        from harness.model.prompts import calibration_set
+        from harness.model.tokens import tokenize_with
+
+        tok = causal_lm.preprocessor.tokenizer
+        meta["calibration"] = {p: tokenize_with(tok, p) for p in calibration_set()}
+    except Exception:  # noqa: BLE001 -- calibration falls back to byte ids
+        meta["calibration"] = {}
+    (Path(out_dir) / CALIBRATION_FILE).write_text(json.dumps(meta))
+
+
+def check_weights_present(model_path, parameters: int | None = None) -> None:
+    """Raise ConversionError when a converted prefill/decode model lacks its weights.
+
+    The silent failure of FINDINGS §6: conversion succeeds but the file holds
+    VAR_HANDLE/READ_VARIABLE ops with no values. The census then shows (almost) no
+    constant weight bytes. ``parameters`` (the Keras model's count) sets the bar at
+    MIN_WEIGHT_SHARE_OF_PARAMS × 4 bytes per parameter; without it, 1 KB.
+    """
+    from harness.convert.census import census
+
+    cen = census(Path(model_path))
+    need = MIN_WEIGHT_SHARE_OF_PARAMS * 4 * parameters if parameters else 1024
+    if cen.weight_bytes < need:
+        raise ConversionError(
+            f"{model_path}: the converted model holds {cen.weight_bytes:,} bytes of weights, "
+            f"expected at least {int(need):,} for {parameters or '?'} parameters — the weights went "
+            "missing in conversion (variables not frozen; see FINDINGS §6)")
+    missing = set(SIGNATURE_KEYS) - set(cen.signatures)
+    if cen.signatures and missing:
+        raise ConversionError(f"{model_path}: signatures {sorted(missing)} missing (has {cen.signatures})")
+
+
+# decode(t, n) after prefill(n tokens) must give the logits prefill(n + 1 tokens) gives.
+# Measured 1 - Pearson correlation of the two logit vectors: fp32 and dynamic 0.0, int8
+# 0.025 (synthetic:tiny); broken fp16 decode 0.21 (tiny) and 0.998 (GPT-2 base shape).
+MAX_SELF_INCONSISTENCY = 0.1
+
+
+def self_consistency(model_path) -> float:
+    """1 - Pearson correlation between the two routes to the same next-token logits.
+
+    A multi-signature conversion can break one signature silently (measured: fp16 of
+    this export, TF 2.18.1 — decode's logits wrong while prefill's are right).
+    """
+    import numpy as np
+
+    from harness.devices.host.generate import load_interpreter
+
+    interpreter = load_interpreter(model_path, 1)
+    prefill = interpreter.get_signature_runner("prefill")
+    decode = interpreter.get_signature_runner("decode")
+    L = int(prefill.get_input_details()["token_ids"]["shape"][1])
+    vocab = int(prefill.get_output_details()["logits"]["shape"][1])
+    n = max(1, min(4, L - 2))
+    ids = [(vocab - 1 if i == 0 else (7 * i) % vocab) for i in range(n)]
+    tokens = np.zeros([1, L], np.int32)
+    tokens[0, :n] = ids
+    first = prefill(token_ids=tokens, prompt_length=np.array(n, np.int32))
+    t = int(np.argmax(first["logits"][0]))
+    feed = {"token_id": np.array([[t]], np.int32), "index": np.array(n, np.int32)}
+    if "cache" in decode.get_input_details():
+        feed["cache"] = first["cache"]
+    via_decode = decode(**feed)["logits"][0]
+    tokens[0, n] = t
+    via_prefill = prefill(token_ids=tokens, prompt_length=np.array(n + 1, np.int32))["logits"][0]
+    a = via_decode.astype(np.float64) - via_decode.mean()
+    b = via_prefill.astype(np.float64) - via_prefill.mean()
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return 1.0 - (float((a * b).sum()) / denom if denom else 1.0)
+
+
+def check_converted(model_path, saved_model_dir) -> None:
+    """The convert worker's checks on a prefill/decode conversion: weights present
+    (parameters from the export) and decode consistent with prefill."""
+    meta_path = Path(saved_model_dir) / CALIBRATION_FILE
+    parameters = json.loads(meta_path.read_text()).get("parameters") if meta_path.is_file() else None
+    check_weights_present(model_path, parameters)
+    rel = self_consistency(model_path)
+    if not rel <= MAX_SELF_INCONSISTENCY:
+        raise ConversionError(
+            f"{model_path}: decode disagrees with prefill on the same position (1 - correlation of "
+            f"the logits = {rel:.3f}, allowed {MAX_SELF_INCONSISTENCY}): the converter "
+            "produced a broken decode signature (seen with fp16 of this export, TF 2.18.1)")
+
+
+def representative_dataset(prompts: list[str], saved_model_dir=None,
+                           decode_steps: int = 8) -> Callable:
+    """Int8 calibration data for the two-signature model, as TF 2.18's calibrator takes it.
+
+    The calibrator accepts ``(signature_key, {input name: array})`` tuples and prepares
+    each signature on its first sample (tensorflow/lite/python/optimize/calibrator.py).
+    Prompts are tokenized with the ids the export stored beside the SavedModel (bytes
+    mod vocabulary as a fallback); caches for ``decode`` come from running the float
+    SavedModel itself, so decode is calibrated on real cache values.
+    """
+    import numpy as np
+
+    prompts = list(prompts)
+
+    def gen():
+        import tensorflow as tf
+
+        if saved_model_dir is None:
+            raise ConversionError("int8 calibration of prefill_decode needs the SavedModel directory")
+        meta = json.loads((Path(saved_model_dir) / CALIBRATION_FILE).read_text())
+        L, vocab, stateful = meta["max_length"], meta["vocabulary_size"], meta["stateful"]
+        loaded = tf.saved_model.load(str(saved_model_dir))
+        pre, dec = loaded.signatures["prefill"], loaded.signatures["decode"]
+        for p in prompts:
+            ids = meta["calibration"].get(p) or [vocab - 1] + [b % vocab for b in p.encode("utf-8")]
+            ids = ids[:L - 1]
+            n = len(ids)
+            token_ids = np.zeros([1, L], np.int32)
+            token_ids[0, :n] = ids
+            feed = {"token_ids": token_ids, "prompt_length": np.array(n, np.int32)}
+            yield "prefill", feed
+            out = pre(**{k: tf.constant(v) for k, v in feed.items()})
+            cache = out.get("cache")
+            token = int(np.argmax(out["logits"].numpy()[0]))
+            for index in range(n, min(L - 1, n + decode_steps)):
+                feed = {"token_id": np.array([[token]], np.int32), "index": np.array(index, np.int32)}
+                if not stateful:
+                    feed["cache"] = cache.numpy()
+                yield "decode", feed
+                out = dec(**{k: tf.constant(v) for k, v in feed.items()})
+                cache = out.get("cache")
+                token = int(np.argmax(out["logits"].numpy()[0]))
+
+    return gen

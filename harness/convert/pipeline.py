@@ -1,0 +1,217 @@
+"""Keras GPT-2 -> .tflite per variant, with a conversion report, through the cache.
+
+Flow for one (model, export, max length): export the graph once as a SavedModel
+(``worker export``), then convert each variant in fresh processes (``worker convert``,
+``calibrate`` for variants that need it, then ``finish``), census the result, refuse a
+variant whose quantization had no effect, and store ``model.tflite`` + ``conversion.json``
+under ``<cache>/models/<key>/`` (keys: ``harness.convert.cache``). Every worker step has
+a deadline; a hung one is killed with one line naming the step and the limit.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from harness import paths, proc
+from harness.convert import cache as keys, census as census_mod, exports
+from harness.convert.artifact import Converted
+from harness.convert.variants import VARIANTS, get as get_variant
+from harness.errors import ConversionError, UserError
+from harness.files import sha256_file
+from harness.hostinfo import utc_now
+from harness.model import prompts as prompts_mod
+from harness.model.sources import ModelSource
+
+ProgressFn = Callable[[str], None]
+# One worker step (export, convert, calibrate, finish) of the GPT-2 base shape takes up to
+# a few minutes on a laptop core; a step still running after this is hung.
+STEP_TIMEOUT_S = float(os.environ.get("HARNESS_CONVERT_STEP_TIMEOUT_S") or 3600)
+
+
+def _worker_env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _run_worker(args: list[str], log_path: Path, what: str) -> dict:
+    """Run one worker step; return its JSON report or raise ConversionError."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        done = proc.run([sys.executable, "-m", "harness.convert.worker", *args], what=what,
+                        deadline_s=STEP_TIMEOUT_S, env=_worker_env(), stderr_path=log_path)
+    except proc.Deadline as e:
+        raise ConversionError(f"{e} (log: {log_path})") from None
+    lines = [ln for ln in done.stdout_lines if ln.startswith("{")]
+    report = json.loads(lines[-1]) if lines else {}
+    if done.returncode != 0 or "error" in report:
+        msg = report.get("error") or f"worker exited with status {done.returncode}"
+        if report.get("kind") == "user":
+            raise UserError(msg)
+        raise ConversionError(f"{msg} (log: {log_path})")
+    return report
+
+
+def _validate_max_length(source: ModelSource, max_length: int) -> None:
+    if max_length < 2:
+        raise UserError(f"--max-length must be at least 2 (got {max_length})")
+    limit = source.max_sequence_length
+    if limit is not None and max_length > limit:
+        raise UserError(f"--max-length {max_length} exceeds {source.spec}'s {limit} positions")
+
+
+def check_quantized(variant: str, cen: census_mod.Census) -> None:
+    """Refuse a variant whose weights are not in the dtype it promises."""
+    v = VARIANTS[variant]
+    share = cen.weight_share(v.expected_weight_dtype)
+    if share < v.min_share:
+        dtypes = ", ".join(f"{k} {b / 1e6:.2f} MB" for k, b in sorted(cen.weight_bytes_by_dtype.items()))
+        raise ConversionError(
+            f"variant {variant}: quantization had no effect — only {share:.0%} of weight bytes are "
+            f"{v.expected_weight_dtype} (weights: {dtypes or 'none'}); refusing to emit it as {variant}"
+        )
+
+
+def _source_args(source: ModelSource) -> dict:
+    return {"spec": source.spec, "kind": source.kind, "name": source.name,
+            "identity": source.identity, "max_sequence_length": source.max_sequence_length}
+
+
+def _export(source: ModelSource, export: str, max_length: int, cache: Path,
+            progress: ProgressFn, stateful: bool) -> tuple[Path, dict]:
+    key = keys.export_key(source, export, max_length, stateful)
+    out = cache / "exports" / key
+    meta_path = out / "export.json"
+    if meta_path.is_file():
+        return out / "saved_model", json.loads(meta_path.read_text())
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    progress(f"exporting {source.spec} ({export}, max length {max_length})")
+    args = ["export", "--source-json", json.dumps(_source_args(source)), "--max-length", str(max_length),
+            "--export", export, "--out", str(out / "saved_model")]
+    if stateful:
+        args.append("--stateful")
+    meta = _run_worker(args, out / "export.log", f"exporting {source.spec} ({export}, max length {max_length})")
+    meta.update(export=export, max_length=max_length, key=key)
+    meta_path.write_text(json.dumps(meta, indent=1))
+    return out / "saved_model", meta
+
+
+def _stage_steps(saved_model: Path, variant: str, export: str, max_length: int, model_path: Path,
+                 out: Path) -> tuple[list[tuple[str, str, list[str]]], list[Path]]:
+    """The worker steps of one variant's conversion: (stage, message, argv), and their intermediates."""
+    common = ["--saved-model", str(saved_model), "--export", export]
+    raw, calibrated, state = out / "converted.tflite", out / "calibrated.tflite", out / "state.json"
+    convert_args = ["convert", *common, "--variant", variant, "--state", str(state), "--out", str(raw)]
+    signature_keys = exports.get(export).SIGNATURE_KEYS
+    if len(signature_keys) > 1:
+        convert_args += ["--signature-keys", ",".join(signature_keys)]
+    what = f"{variant} ({export}, max length {max_length})"
+    calibrate_steps, finish_input = [], raw
+    if VARIANTS[variant].needs_calibration:
+        prompts = prompts_mod.calibration_set()
+        convert_args += ["--prompts-json", json.dumps(prompts)]
+        calibrate_steps = [("calibrate", f"converting {what}: calibrating on {len(prompts)} prompts",
+                            ["calibrate", *common, "--model", str(raw), "--state", str(state),
+                             "--prompts-json", json.dumps(prompts), "--out", str(calibrated)])]
+        finish_input = calibrated
+    steps = [("convert", f"converting {what}", convert_args), *calibrate_steps,
+             ("finish", f"converting {what}: " + ("quantizing" if calibrate_steps else "finishing"),
+              ["finish", *common, "--model", str(finish_input), "--state", str(state), "--out", str(model_path)])]
+    return steps, [raw, calibrated, state]
+
+
+def _convert_stages(saved_model: Path, variant: str, export: str, max_length: int, model_path: Path,
+                    out: Path, progress: ProgressFn) -> list[dict]:
+    """Run one variant's conversion as separate processes; return each one's report.
+
+    In one process the converter, calibration and post-processing stack their memory up
+    (GPT-2 base: int8 5.2 GiB, fp32 3.7 GiB), near or over the 4 GB a laptop can spare.
+    """
+    steps, intermediates = _stage_steps(saved_model, variant, export, max_length, model_path, out)
+    reports = []
+    try:
+        for i, (stage, message, args) in enumerate(steps, 1):
+            progress(f"{message} ({i}/{len(steps)})")
+            reports.append(dict(_run_worker(args, out / f"{stage}.log", message), stage=stage))
+    finally:   # the intermediates are as large as the model, or as fp32
+        for path in intermediates:
+            path.unlink(missing_ok=True)
+    return reports
+
+
+def _report(source: ModelSource, variant: str, export: str, stateful: bool, max_length: int, key: str,
+            model_path: Path, export_meta: dict, stages: list[dict], cen: census_mod.Census,
+            started: float) -> dict:
+    """The conversion report stored beside the model (``conversion.json``)."""
+    return {
+        "conversion_id": key,
+        "created_at": utc_now(),
+        "model": source.to_dict(),
+        "synthetic": source.synthetic,
+        "variant": variant,
+        "variant_description": VARIANTS[variant].description,
+        "export": export,
+        "stateful": stateful,
+        "max_length": max_length,
+        "parameters": export_meta.get("parameters"),
+        "vocabulary_size": export_meta.get("vocabulary_size"),
+        "sha256": sha256_file(model_path),
+        "size_bytes": model_path.stat().st_size,
+        "libraries": keys.library_versions(),
+        "conversion_code_version": exports.get(export).CODE_VERSION,
+        "export_wall_s": round(export_meta.get("wall_s", 0.0), 3),
+        "export_peak_rss_mb": round(export_meta.get("peak_rss_kb", 0) / 1024, 1),
+        "convert_wall_s": round(sum(st["wall_s"] for st in stages), 3),
+        "convert_peak_rss_mb": round(max(st["peak_rss_kb"] for st in stages) / 1024, 1),
+        "convert_stages": [{"stage": st["stage"], "wall_s": round(st["wall_s"], 3),
+                            "peak_rss_mb": round(st["peak_rss_kb"] / 1024, 1)} for st in stages],
+        "total_wall_s": round(time.monotonic() - started, 3),
+        "weight_share": {d: round(cen.weight_share(d), 4) for d in cen.weight_bytes_by_dtype},
+        "census": cen.to_dict(),
+        "calibration_prompts_sha256": keys.calibration_sha256(variant),
+    }
+
+
+def convert(source: ModelSource, variants: list[str], max_length: int, *,
+            export: str = "oneshot", stateful: bool = False, cache: Path | None = None,
+            progress: ProgressFn | None = None) -> list[Converted]:
+    """Convert ``variants`` of ``source`` at ``max_length``; cached results are reused."""
+    cache = cache or paths.cache_root()
+    progress = progress or (lambda _msg: None)
+    _validate_max_length(source, max_length)
+    exports.get(export)
+    results: list[Converted] = []
+    saved_model: Path | None = None
+    export_meta: dict = {}
+    for variant in variants:
+        get_variant(variant)
+        key = keys.conversion_key(source, variant, export, max_length, stateful)
+        out = cache / "models" / key
+        report_path, model_path = out / "conversion.json", out / "model.tflite"
+        if report_path.is_file() and model_path.is_file():
+            results.append(Converted(model_path, json.loads(report_path.read_text()), cache_hit=True))
+            continue
+        if saved_model is None:
+            saved_model, export_meta = _export(source, export, max_length, cache, progress, stateful)
+        out.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        stages = _convert_stages(saved_model, variant, export, max_length, model_path, out, progress)
+        cen = census_mod.census(model_path)
+        try:
+            check_quantized(variant, cen)
+        except ConversionError:
+            shutil.rmtree(out, ignore_errors=True)
+            raise
+        report = _report(source, variant, export, stateful, max_length, key, model_path, export_meta,
+                         stages, cen, t0)
+        (out / "conversion.json").write_text(json.dumps(report, indent=1))
+        results.append(Converted(model_path, report, cache_hit=False))
+    return results

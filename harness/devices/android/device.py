@@ -1,0 +1,179 @@
+"""An Android phone (or Android emulator, or the emulated phone) over ADB.
+
+``AndroidDevice`` is composed of parts: an ``Adb`` proxy (the only way to the device), the
+app client (``app_client``: launch, watch, pull), the state probes (``probes``) and the
+thermal gate (``harness.devices.gate``). Finding devices is ``discovery``'s job.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import contract
+from harness.config import DeviceConfig
+from harness.convert.artifact import Converted
+from harness.devices import gate
+from harness.devices.android import app_client, probes
+from harness.devices.android.adb import Adb
+from harness.devices.base import ProgressFn
+from harness.errors import DeviceError, UserError
+
+ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_APK = ROOT / "android/benchmark_app/app/build/outputs/apk/release/app-release.apk"
+APK_BUILD_SCRIPT = "android/benchmark_app/scripts/build_apk.sh"
+RECONNECT_TIMEOUT_S = 30.0
+# Keep this much free on the device beyond the models being pushed.
+FREE_SPACE_MARGIN_BYTES = 64 * 1024 * 1024
+
+
+class AndroidDevice:
+    kind = "android"
+
+    def __init__(self, cfg: DeviceConfig, adb: Adb, on_close=None):
+        self.alias = cfg.alias
+        self.cfg = cfg
+        self.adb = adb
+        self.default_threads = cfg.threads
+        self._on_close = on_close          # e.g. stop the emulated phone discovery started
+        self._props: dict[str, str] | None = None
+
+    # ------------------------------------------------------------------ identity
+    def props(self) -> dict[str, str]:
+        if self._props is None:
+            self._props = self.adb.props()
+        return self._props
+
+    def describe(self) -> dict:
+        p = self.props()
+        soc = " ".join(x for x in (p.get("ro.soc.manufacturer"), p.get("ro.soc.model")) if x) or None
+        sdk = p.get("ro.build.version.sdk")
+        return {"alias": self.alias, "kind": "adb", "serial": self.adb.serial,
+                "fingerprint": p.get("ro.build.fingerprint", ""), "manufacturer": p.get("ro.product.manufacturer"),
+                "model": p.get("ro.product.model"), "device": p.get("ro.product.device"), "soc": soc,
+                "abi": p.get("ro.product.cpu.abi"), "sdk": int(sdk) if sdk and sdk.isdigit() else None,
+                "android_version": p.get("ro.build.version.release"), "emulated": is_emulated(self.adb, p)}
+
+    def app_info(self) -> dict | None:
+        out = self.adb.shell(["dumpsys", "package", contract.APP_PACKAGE], check=False).stdout
+        version = probes.package_version(out)
+        return {"package": contract.APP_PACKAGE, **version} if version else None
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> dict:
+        """Thermal status, battery, screen and free storage, read in one shell call."""
+        outputs = self.adb.shell_batch(
+            [["dumpsys", "battery"], ["dumpsys", "thermalservice"], ["dumpsys", "power"], self._df_argv()])
+        return probes.state(*outputs)
+
+    def _df_argv(self) -> list[str]:
+        return ["df", "-k", self.cfg.work_dir.rsplit("/", 1)[0] or "/"]
+
+    def free_bytes(self) -> int | None:
+        return probes.df_free_bytes(self.adb.shell(self._df_argv(), check=False).stdout)
+
+    def wait_steady(self, on_wait: ProgressFn) -> dict:
+        return gate.wait_steady(self.state, self.cfg.cooldown, on_wait)
+
+    # ------------------------------------------------------------------ deploy
+    def model_path(self, model: Converted) -> str:
+        return contract.model_device_path(self.cfg.work_dir, model.sha256)
+
+    def _remote_sha256(self, path: str) -> str | None:
+        r = self.adb.shell(["sha256sum", path], check=False, timeout_s=300)
+        return r.stdout.split()[0] if r.exit_status == 0 and r.stdout.split() else None
+
+    def _missing(self, models: list[Converted]) -> list[Converted]:
+        """The models not already on the device (size and sha256 checked there)."""
+        todo = []
+        for m in {m.sha256: m for m in models}.values():
+            remote = self.model_path(m)
+            if self.adb.stat_size(remote) == m.size_bytes and self._remote_sha256(remote) == m.sha256:
+                continue
+            todo.append(m)
+        return todo
+
+    def _push_model(self, m: Converted, progress: ProgressFn) -> None:
+        remote = self.model_path(m)
+        sent = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal sent
+            sent += n
+            progress(f"pushing {m.variant} L{m.max_length}: {sent / 1e6:.1f}/{m.size_bytes / 1e6:.1f} MB")
+
+        self.adb.push(m.path, remote + ".part", on_bytes)
+        self.adb.shell(["mv", remote + ".part", remote])
+        if self._remote_sha256(remote) != m.sha256:
+            self.adb.shell(["rm", "-f", remote], check=False)
+            raise DeviceError(self.alias, f"model {m.variant} arrived corrupted (sha256 differs)")
+
+    def deploy(self, models: list[Converted], progress: ProgressFn) -> dict:
+        """Install the app if needed, push the models that are not already there (by sha256,
+        checked on the device). Returns what was done, for the result file."""
+        installed = self.ensure_app(progress)
+        self.adb.shell(["mkdir", "-p", f"{self.cfg.work_dir}/models", f"{self.cfg.work_dir}/specs"])
+        todo = self._missing(models)
+        need = sum(m.size_bytes for m in todo)
+        free = self.free_bytes()
+        if todo and free is not None and free < need + FREE_SPACE_MARGIN_BYTES:
+            raise UserError(f"{self.alias}: not enough storage for the models: {need / 1e6:.0f} MB to push, "
+                            f"{free / 1e6:.0f} MB free in {self.cfg.work_dir}")
+        for m in todo:
+            self._push_model(m, progress)
+        already = len({m.sha256 for m in models}) - len(todo)
+        progress(f"models: {len(todo)} pushed ({need / 1e6:.1f} MB), {already} already on the device")
+        return {"app_installed": installed, "pushed": [m.sha256 for m in todo], "pushed_bytes": need,
+                "already_there": already}
+
+    def ensure_app(self, progress: ProgressFn) -> bool:
+        """Install the benchmark app when missing or older than this harness expects."""
+        info = self.app_info()
+        if info is not None and info["version_code"] >= contract.APP_VERSION_CODE:
+            return False
+        apk = Path(self.cfg.apk) if self.cfg.apk else DEFAULT_APK
+        what = "not installed" if info is None else f"version {info['version_code']} is older than {contract.APP_VERSION_CODE}"
+        if not apk.is_file():
+            raise UserError(f"{self.alias}: the benchmark app is {what} and no APK is built at {apk}; "
+                            f"build it with {APK_BUILD_SCRIPT}")
+        progress(f"installing the benchmark app ({what})")
+        self.adb.install(apk)
+        return True
+
+    # ------------------------------------------------------------------ run
+    def run(self, spec: dict, model: Converted, on_progress: ProgressFn) -> dict:
+        return app_client.run_block(self.adb, self.cfg.work_dir, spec, on_progress)
+
+    def recover(self, models: list[Converted]) -> dict | None:
+        """After a drop or a hang: re-attach a network device (disconnect + connect, since adb
+        never notices a device that hangs with its TCP open), wait for it, re-check the models."""
+        if self.cfg.match.endpoint or self.adb.serial.count(":") == 1:
+            self.adb.server.disconnect(self.adb.serial)
+            try:
+                self.adb.server.connect(self.adb.serial)
+            except DeviceError:
+                pass
+        if not self.adb.wait_for_device(RECONNECT_TIMEOUT_S):
+            raise DeviceError(self.alias, f"did not come back within {RECONNECT_TIMEOUT_S:.0f} s")
+        return self.deploy(models, lambda _msg: None)
+
+    def cleanup_run(self, run_id: str) -> None:
+        """Remove this run's spec and result files left on the device (e.g. by a block cut short)."""
+        for directory in (f"{self.cfg.work_dir}/specs", contract.RESULT_DIR):
+            names = [n for n in self.adb.list_dir(directory) if n.startswith(run_id)]
+            if names:
+                self.adb.shell(["rm", "-f", *[f"{directory}/{n}" for n in names]], check=False)
+
+    def close(self) -> None:
+        if self._on_close is not None:
+            try:
+                self._on_close()
+            except Exception:  # noqa: BLE001  cleanup never raises
+                pass
+
+
+def is_emulated(adb: Adb, props: dict[str, str] | None = None) -> bool:
+    """An Android emulator (``emulator-N``, ``ro.kernel.qemu``) or the harness's emulated phone."""
+    if adb.serial.startswith("emulator-"):
+        return True
+    if props is not None:
+        return props.get("ro.harness.emulated") == "1" or props.get("ro.kernel.qemu") == "1"
+    return adb.getprop("ro.harness.emulated") == "1" or adb.getprop("ro.kernel.qemu") == "1"

@@ -1,0 +1,31 @@
+"""What the run needs from a device, whatever it is (this host, a phone over ADB, a device farm).
+
+A device takes an app-contract spec and gives back an app-contract result
+(docs/app-contract.md), so the executor and the result files do not care which kind
+measured. Every method the executor calls is here; nothing is looked up with ``getattr``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol, runtime_checkable
+
+from harness.convert.artifact import Converted
+
+ProgressFn = Callable[[str], None]
+
+
+@runtime_checkable
+class Device(Protocol):
+    alias: str
+    kind: str              # "host", "android", ...: the devices.yaml ``kind``
+    default_threads: int   # threads when the run does not ask for a number (devices.yaml ``threads``)
+
+    def describe(self) -> dict: ...            # the result file's "device" record
+    def app_info(self) -> dict | None: ...     # the installed benchmark app (package, version) or None
+    def state(self) -> dict: ...               # thermal, battery, storage, screen: around each block
+    def wait_steady(self, on_wait: ProgressFn) -> dict: ...   # the thermal gate; returns state
+    def deploy(self, models: list[Converted], progress: ProgressFn) -> dict: ...   # what was done
+    def model_path(self, model: Converted) -> str: ...        # where the app reads the model
+    def run(self, spec: dict, model: Converted, on_progress: ProgressFn) -> dict: ...   # a contract result
+    def recover(self, models: list[Converted]) -> dict | None: ...   # after a DeviceError: reattach
+    def cleanup_run(self, run_id: str) -> None: ...           # remove the run's leftovers
+    def close(self) -> None: ...                              # never raises

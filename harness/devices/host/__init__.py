@@ -1,0 +1,1 @@
+"""The ``host`` device: this machine, running models with TensorFlow's interpreter."""

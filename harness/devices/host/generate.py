@@ -1,0 +1,125 @@
+"""Generation on this host's TFLite interpreter, for both exports: what the host's benchmark
+app (``reference_app``) runs and what drift measurement compares.
+
+``Oneshot`` invokes the runbook's string graph once per generation; ``PrefillDecodeRunner``
+runs the prefill/decode export greedily, one interpreter call per token, timing each.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+class Oneshot:
+    """The runbook's string graph: one invoke generates the whole sequence."""
+
+    def __init__(self, interpreter):
+        self.runner = interpreter.get_signature_runner("serving_default")
+
+    def generate(self, prompt: str, _spec: dict, _i: int) -> dict:
+        import numpy as np
+
+        feed = np.array(prompt.encode("utf-8"))   # bytes: a str array silently feeds a wrong prompt
+        t0 = time.perf_counter_ns()
+        out = self.runner(prompt=feed)
+        wall_ms = (time.perf_counter_ns() - t0) / 1e6
+        text = out["text"]
+        text = text.item() if hasattr(text, "item") else text
+        return {"wall_ms": wall_ms,
+                "output_text": text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text),
+                "token_count": int(out["token_count"]) if "token_count" in out else None,
+                "prompt_token_count": int(out["prompt_token_count"]) if "prompt_token_count" in out else None}
+
+
+class PrefillDecodeRunner:
+    """Greedy generation on the ``prefill``/``decode`` signature runners of one interpreter.
+
+    Times each interpreter call alone (perf_counter_ns around the signature runner call:
+    input copy, invoke, output copy); ``wall_ms`` spans the whole generation including
+    the host-side argmax between steps.
+    """
+
+    def __init__(self, interpreter, max_length: int):
+        import numpy as np
+
+        self.np = np
+        self.max_length = int(max_length)
+        self.prefill = interpreter.get_signature_runner("prefill")
+        self.decode = interpreter.get_signature_runner("decode")
+        self.stateful = "cache" not in self.decode.get_input_details()
+        dets = self.prefill.get_input_details()
+        self.L = int(dets["token_ids"]["shape"][1])
+        if self.L != self.max_length:
+            raise ValueError(f"model max length {self.L} != spec max length {self.max_length}")
+
+    def run(self, ids: list[int], *, forced: list[int] | None = None, keep_logits: bool = False) -> dict:
+        """Greedy from ``ids`` to max length; with ``forced``, feed those tokens instead
+        of the argmax (teacher forcing) while still recording the model's own argmax."""
+        np = self.np
+        L = self.L
+        ids = [int(i) for i in ids][:L]
+        n = len(ids)
+        token_ids = np.zeros([1, L], np.int32)
+        token_ids[0, :n] = ids
+        out_ids = list(ids)
+        argmaxes: list[int] = []
+        logits_seen = []
+        decode_ns: list[int] = []
+        clock = time.perf_counter_ns
+        t_start = clock()
+        t0 = clock()
+        out = self.prefill(token_ids=token_ids, prompt_length=np.array(n, np.int32))
+        prefill_ns = clock() - t0
+        cache = out.get("cache")
+        for index in range(n, L):
+            logits = out["logits"]
+            nxt = int(np.argmax(logits[0]))
+            argmaxes.append(nxt)
+            if keep_logits:
+                logits_seen.append(np.array(logits[0], np.float64))
+            if forced is not None:
+                nxt = int(forced[index - n])
+            out_ids.append(nxt)
+            if index == L - 1:
+                break
+            feed = {"token_id": np.array([[nxt]], np.int32), "index": np.array(index, np.int32)}
+            if not self.stateful:
+                feed["cache"] = cache
+            t0 = clock()
+            out = self.decode(**feed)
+            decode_ns.append(clock() - t0)
+            cache = out.get("cache")
+        wall_ns = clock() - t_start
+        return {"wall_ns": wall_ns, "prefill_ns": prefill_ns, "decode_ns": decode_ns,
+                "output_token_ids": out_ids, "argmax": argmaxes, "logits": logits_seen,
+                "prompt_token_count": n}
+
+    def generate(self, prompt_used: str, spec: dict, prompt_index: int) -> dict:
+        r = self.run(spec["prompt_token_ids"][prompt_index])
+        return {"wall_ms": r["wall_ns"] / 1e6, "prefill_ms": r["prefill_ns"] / 1e6,
+                "decode_ms": [d / 1e6 for d in r["decode_ns"]],
+                "output_token_ids": r["output_token_ids"],
+                "token_count": len(r["output_token_ids"]),
+                "prompt_token_count": r["prompt_token_count"],
+                "output_text": ""}
+
+
+def load_interpreter(model_path, threads: int = 1):
+    """A plain TFLite interpreter (builtin ops only), tensors allocated."""
+    from tensorflow.lite.python.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def load_with_text_ops(model_path: Path, threads: int):
+    """An interpreter with the Flex delegate and TF Text ops (what the one-shot graph needs)."""
+    import tensorflow_text as tf_text
+    from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+
+    interpreter = InterpreterWithCustomOps(
+        model_path=str(model_path), num_threads=threads,
+        custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS)
+    interpreter.allocate_tensors()
+    return interpreter

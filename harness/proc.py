@@ -1,0 +1,98 @@
+"""Child processes with a deadline that holds while their output streams.
+
+Reading a child's stdout line by line blocks until the child writes or closes it, so a
+deadline checked after the read loop never fires for a child that hangs (a stuck
+interpreter, a converter that spins). Here a reader thread hands lines over a queue and
+the caller's loop waits on the queue with the time left; at the deadline, on Ctrl-C or
+on any error the child's whole process group is killed and reaped.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+class Deadline(Exception):
+    """A child did not finish in time; the message names what hung and the limit."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    stdout_lines: list[str]
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill a child started with ``start_new_session=True`` and everything it started; reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def run(argv: list[str], *, what: str, deadline_s: float, env: dict | None = None,
+        stderr_path: Path | None = None, on_line: Callable[[str], None] | None = None) -> Finished:
+    """Run ``argv``; call ``on_line`` for each stdout line as it comes; raise Deadline after
+    ``deadline_s`` seconds (the child killed), whether or not it is still writing."""
+    stderr = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+    finally:
+        if stderr_path:
+            stderr.close()
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for raw in proc.stdout:
+                lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        except (ValueError, OSError):
+            pass   # closed under us after a kill
+        finally:
+            lines.put(None)
+
+    reader = threading.Thread(target=pump, name=f"child-{proc.pid}", daemon=True)
+    reader.start()
+    end = time.monotonic() + deadline_s
+    out: list[str] = []
+    try:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise Deadline(f"{what} did not finish in {deadline_s:.0f} s; stopped it")
+            try:
+                line = lines.get(timeout=min(left, 1.0))
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            out.append(line)
+            if on_line is not None:
+                on_line(line)
+        left = max(0.0, end - time.monotonic())
+        try:
+            proc.wait(timeout=left)
+        except subprocess.TimeoutExpired:
+            raise Deadline(f"{what} did not finish in {deadline_s:.0f} s; stopped it") from None
+    except BaseException:
+        kill_group(proc)
+        raise
+    finally:
+        reader.join(timeout=5)
+        proc.stdout.close()
+    return Finished(proc.returncode, out)

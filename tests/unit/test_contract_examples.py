@@ -1,0 +1,264 @@
+"""The contract's shared examples, and the Android app's side of the contract.
+
+- every example spec/result in harness/data/contract/examples follows the schemas;
+- the validators refuse broken documents;
+- the Kotlin app's names (package, activity, extras, log tag, result dir, version) equal
+  harness/contract.py's, read from the Kotlin and Gradle sources;
+- harness.contract.apply_context_window and the log lines agree with the vector files that the
+  app's JVM unit tests also read;
+- the app's JVM unit tests themselves run (android/benchmark_app/scripts/jvm_unit_tests.sh:
+  Debian's kotlinc + JUnit 4, no Gradle), and the result files they produce follow the schema.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import contract
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "harness" / "data" / "contract" / "examples"
+APP = ROOT / "android" / "benchmark_app"
+KOTLIN_MAIN = APP / "app" / "src" / "main" / "kotlin" / "dev" / "harness" / "benchmark"
+
+
+def load(name: str):
+    return json.loads((EXAMPLES / name).read_text("utf-8"))
+
+
+def spec_examples():
+    return sorted(p.name for p in EXAMPLES.glob("spec-*.json"))
+
+
+def result_examples():
+    return sorted(p.name for p in EXAMPLES.glob("result-*.json"))
+
+
+# --- the examples follow the schemas -------------------------------------------------------
+
+
+def test_examples_exist():
+    assert "spec-oneshot.json" in spec_examples()
+    assert {"result-ok.json", "result-error.json"} <= set(result_examples())
+
+
+@pytest.mark.parametrize("name", spec_examples())
+def test_spec_examples_are_valid(name):
+    contract.validate_spec(load(name))
+
+
+@pytest.mark.parametrize("name", result_examples())
+def test_result_examples_are_valid(name):
+    doc = load(name)
+    contract.validate_result(doc)
+    assert doc["app"]["package"] == contract.APP_PACKAGE
+    assert doc["app"]["version_code"] == contract.APP_VERSION_CODE
+    assert doc["app"]["version_name"] == contract.APP_VERSION_NAME
+    assert contract.RUN_ID_RE.match(doc["run_id"])
+    assert (doc["status"] == "ok") == (doc["error"] is None)
+
+
+def test_ok_example_is_consistent():
+    spec, result = load("spec-oneshot.json"), load("result-ok.json")
+    assert result["run_id"] == spec["run_id"]
+    assert result["model"]["sha256"] == spec["model_sha256"]
+    gens = result["generations"]
+    assert [g["phase"] for g in gens] == ["warmup"] * spec["warmup_runs"] + ["measured"] * spec["measured_runs"]
+    for g in gens:
+        prompt = spec["prompts"][g["prompt_index"]]
+        assert g["prompt_index"] == g["index"] % len(spec["prompts"])
+        assert g["prompt_used"] == contract.apply_context_window(prompt, spec["context_window_words"])
+        assert g["output_text"].startswith(g["prompt_used"])
+
+
+# --- negative cases are refused ------------------------------------------------------------
+
+
+def _spec_variants():
+    base = load("spec-oneshot.json")
+
+    def changed(**kw):
+        d = copy.deepcopy(base)
+        for k, v in kw.items():
+            if v is _DELETE:
+                d.pop(k)
+            else:
+                d[k] = v
+        return d
+
+    return {
+        "missing model_sha256": changed(model_sha256=_DELETE),
+        "missing prompts": changed(prompts=_DELETE),
+        "contract_version 2": changed(contract_version=2),
+        "contract_version '1'": changed(contract_version="1"),
+        "run_id with shell": changed(run_id="a;rm -rf /"),
+        "run_id with slash": changed(run_id="../x"),
+        "run_id too long": changed(run_id="x" * 97),
+        "empty prompts": changed(prompts=[]),
+        "prompt not a string": changed(prompts=["ok", 3]),
+        "unknown field": changed(temperature=0.7),
+        "bad sha": changed(model_sha256="ABC"),
+        "zero measured": changed(measured_runs=0),
+        "zero context window": changed(context_window_words=0),
+        "gpu delegate": changed(delegate="gpu"),
+        "string threads": changed(threads="4"),
+        "prefill_decode without ids": changed(export="prefill_decode"),
+    }
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize("case", sorted(_spec_variants()))
+def test_bad_specs_are_refused(case):
+    with pytest.raises(contract.ContractError):
+        contract.validate_spec(_spec_variants()[case])
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.pop("memory"),
+        lambda d: d.update(contract_version=2),
+        lambda d: d.update(status="done"),
+        lambda d: d["generations"][0].pop("wall_ms"),
+        lambda d: d["generations"][0].update(thermal_status_after=7),
+        lambda d: d["generations"][0].update(wall_ms=-1),
+        lambda d: d.update(extra=1),
+    ],
+    ids=["missing memory", "contract 2", "bad status", "missing wall_ms", "thermal 7", "negative wall", "extra field"],
+)
+def test_bad_results_are_refused(mutate):
+    doc = load("result-ok.json")
+    mutate(doc)
+    with pytest.raises(contract.ContractError):
+        contract.validate_result(doc)
+
+
+# --- shared vectors -----------------------------------------------------------------------
+
+
+def test_context_window_vectors():
+    vectors = load("context-window-vectors.json")["vectors"]
+    assert len(vectors) >= 10
+    for v in vectors:
+        assert contract.apply_context_window(v["prompt"], v["words"]) == v["expected"], v
+
+
+def test_log_line_vectors():
+    v = load("log-line-vectors.json")
+    for x in v["start"]:
+        assert contract.start_line(x["run_id"]) == x["expected"]
+    for x in v["progress"]:
+        line = contract.progress_line(x["run_id"], x["phase"], x["index"], x["total"], x["wall_ms"])
+        assert line == x["expected"]
+        assert contract.count_progress(line, x["run_id"]) == 1
+    for x in v["done"]:
+        assert contract.done_line(x["run_id"], x["status"]) == x["expected"]
+        assert contract.find_done(x["expected"], x["run_id"]) == x["status"]
+
+
+# --- the Kotlin/Gradle sources carry the contract's names ---------------------------------
+
+
+def kotlin_consts(path: Path) -> dict:
+    text = path.read_text("utf-8")
+    out = {}
+    for m in re.finditer(r'^\s*const val (\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+))\s*$', text, re.M):
+        out[m.group(1)] = m.group(2) if m.group(2) is not None else int(m.group(3))
+    return out
+
+
+def test_kotlin_constants_match_contract_py():
+    k = kotlin_consts(KOTLIN_MAIN / "core" / "Contract.kt")
+    assert k["CONTRACT_VERSION"] == contract.CONTRACT_VERSION
+    assert k["APP_PACKAGE"] == contract.APP_PACKAGE
+    assert k["APP_ACTIVITY"] == contract.APP_ACTIVITY
+    assert k["LOG_TAG"] == contract.LOG_TAG
+    assert k["EXTRA_SPEC_PATH"] == contract.EXTRA_SPEC_PATH
+    assert k["EXTRA_RUN_ID"] == contract.EXTRA_RUN_ID
+    assert f"/sdcard/Android/data/{k['APP_PACKAGE']}/files/{k['RESULT_SUBDIR']}" == contract.RESULT_DIR
+    assert k["RUN_ID_PATTERN"] == contract.RUN_ID_RE.pattern
+    assert k["SHA256_PATTERN"] == contract.schema("spec")["properties"]["model_sha256"]["pattern"]
+    assert k["RUN_ID_PATTERN"] == contract.schema("spec")["properties"]["run_id"]["pattern"]
+
+
+def gradle_app_text() -> str:
+    return (APP / "app" / "build.gradle.kts").read_text("utf-8")
+
+
+def test_gradle_ids_and_versions_match_contract_py():
+    g = gradle_app_text()
+
+    def value(name):
+        m = re.search(rf"^\s*{name}\s*=\s*(\"[^\"]*\"|\d+)\s*$", g, re.M)
+        assert m, f"{name} not set in app/build.gradle.kts"
+        return json.loads(m.group(1))
+
+    assert value("applicationId") == contract.APP_PACKAGE
+    assert value("namespace") == contract.APP_PACKAGE
+    assert value("versionCode") == contract.APP_VERSION_CODE
+    assert value("versionName") == contract.APP_VERSION_NAME
+    assert value("minSdk") == 24
+    assert value("compileSdk") == 35 and value("targetSdk") == 35
+    assert re.search(r'implementation\("org\.tensorflow:tensorflow-lite:2\.16\.1"\)', g)
+    assert "libs" in g and "*.aar" in g
+
+
+def test_activity_and_manifest():
+    act = (KOTLIN_MAIN / "BenchmarkActivity.kt").read_text("utf-8")
+    assert re.search(r"^package dev\.harness\.benchmark$", act, re.M)
+    assert re.search(r"\bclass BenchmarkActivity\b", act)
+    manifest = (APP / "app" / "src" / "main" / "AndroidManifest.xml").read_text("utf-8")
+    m = re.search(r"<activity\b[^>]*>", manifest, re.S)
+    assert m
+    tag = m.group(0)
+    assert f'android:name="{contract.APP_ACTIVITY}"' in tag
+    assert 'android:exported="true"' in tag
+
+
+def test_scripts_are_strict_and_executable():
+    for name in ("build_aar.sh", "build_apk.sh", "jvm_unit_tests.sh"):
+        p = APP / "scripts" / name
+        assert os.access(p, os.X_OK), f"{name} is not executable"
+        assert "set -euo pipefail" in p.read_text("utf-8")
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (Debian package shellcheck)")
+def test_scripts_pass_shellcheck():
+    scripts = sorted(str(p) for p in (APP / "scripts").glob("*.sh"))
+    r = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --- the app's JVM unit tests -------------------------------------------------------------
+
+
+def test_kotlin_jvm_unit_tests(tmp_path):
+    if os.environ.get("HARNESS_SKIP_JVM_TESTS") == "1":
+        pytest.skip("HARNESS_SKIP_JVM_TESTS=1")
+    out = tmp_path / "results"
+    env = dict(os.environ, JVM_TEST_OUTPUT=str(out), JVM_BUILD_DIR=str(tmp_path / "build"))
+    r = subprocess.run(
+        ["bash", str(APP / "scripts" / "jvm_unit_tests.sh")],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    if r.returncode == 3:
+        pytest.skip("Kotlin compiler/JUnit not installable here: " + r.stderr.strip()[-300:])
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert re.search(r"^OK \(\d+ tests\)$", r.stdout, re.M), r.stdout[-2000:]
+    produced = sorted(out.glob("*.json"))
+    assert len(produced) >= 8, produced
+    statuses = set()
+    for p in produced:
+        doc = json.loads(p.read_text("utf-8"))
+        contract.validate_result(doc)
+        statuses.add(doc["status"])
+    assert statuses == {"ok", "error"}

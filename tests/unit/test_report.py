@@ -1,0 +1,238 @@
+"""Reports from the golden result files: every format against its expected output, every warning."""
+import io
+import json
+import os
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from harness import cli, reporters
+from harness.analysis import summary as rep
+from harness.errors import UserError
+from harness.reporters.html_page import render_html
+from harness.reporters.markdown import render_markdown
+from harness.reporters.plots import _log_scale_if_wide
+from harness.reporters.terminal import render_terminal
+from harness.results import schema as results
+from harness.results.frame import load_frame
+
+GOLDEN = Path(__file__).parent / "golden"
+RESULTS = GOLDEN / "results"
+EXPECTED = GOLDEN / "expected"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"   # UPDATE_GOLDEN=1 pytest tests/test_report.py rewrites them
+
+
+@pytest.fixture(scope="module")
+def df():
+    return load_frame([str(RESULTS)])
+
+
+@pytest.fixture(scope="module")
+def report(df):
+    return rep.build_report(df)
+
+
+def test_golden_inputs_match_their_generator():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_golden", GOLDEN / "make_golden.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for run_id, doc in mod.build().items():
+        assert json.loads((RESULTS / f"{run_id}.json").read_text()) == doc
+
+
+@pytest.mark.parametrize("fmt,name", [("markdown", "report.md"), ("csv", "report.csv"), ("json", "report.json")])
+def test_format_matches_golden(report, df, fmt, name):
+    text = reporters.render(report, df, fmt)
+    path = EXPECTED / name
+    if UPDATE:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_frame_is_tidy_with_warmups_apart(df):
+    measured = df[df.phase == "measured"]
+    assert len(measured) == 6 * 6 + 2 * 3
+    assert (df.phase == "warmup").sum() == 8
+    failed = df[df.block_status == "error"]
+    assert len(failed) == 1 and failed.phase.isna().all()
+    assert set(df.columns) >= {"device_fingerprint", "emulated", "synthetic", "model_sha256", "int8_share",
+                               "prefill_ms", "decode_tokens_per_s", "drift_token_agreement", "threads"}
+
+
+def test_cell_figures(report):
+    c = report.cells.set_index(["device_alias", "variant", "max_length"])
+    fp32, dyn = c.loc[("pixel7", "fp32", 64)], c.loc[("pixel7", "dynamic", 64)]
+    assert fp32["n"] == 6 and fp32["n_warmup"] == 1
+    assert fp32["first_ms"] == pytest.approx(1312.0)          # the warmup, not a measured sample
+    assert dyn["speedup"] == pytest.approx(fp32["median_ms"] / dyn["median_ms"])
+    assert dyn["size_ratio"] == pytest.approx(131_203_072 / 497_759_232)
+    emu = c.loc[("emu", "fp32", 64)]
+    assert emu["prefill_ms"] > 0 and emu["decode_tokens_per_s"] > 0
+
+
+EXPECTED_WARNINGS = {
+    "failed": "emu synthetic:tiny fp16",
+    "few_samples": "emu synthetic:tiny fp32",
+    "high_cv": "pixel7 preset:gpt2_base_en dynamic oneshot L128",
+    "throttled": "pixel7 preset:gpt2_base_en fp16 oneshot L128",
+    "not_quantized": "pixel7 preset:gpt2_base_en fp16 oneshot L64",
+    "stopped_early": "pixel7 preset:gpt2_base_en dynamic oneshot L64",
+}
+
+
+def test_every_warning_is_flagged(report):
+    kinds = {(f.kind, f.cell.split(" cw")[0]) for f in report.findings}
+    for kind, cell in EXPECTED_WARNINGS.items():
+        assert any(k == kind and c.startswith(cell) for k, c in kinds), kind
+    # no false warnings: the clean fp32 phone cell carries no marker
+    clean = report.cells[(report.cells.device_alias == "pixel7") & (report.cells.variant == "fp32")]
+    assert (clean.notes == "").all()
+    assert any("EMULATED DEVICE" in b for b in report.banners)
+    assert any("SYNTHETIC MODEL" in b for b in report.banners)
+    emu_rows = report.cells[report.cells.device_alias == "emu"]
+    assert emu_rows.notes.str.contains("EMULATED").all() and emu_rows.notes.str.contains("SYNTHETIC").all()
+
+
+@pytest.mark.parametrize("fmt", ["terminal", "markdown", "csv", "json", "html"])
+def test_every_format_carries_markers_and_warnings(report, df, fmt):
+    text = reporters.render(report, df, fmt)
+    for marker in ["EMULATED", "SYNTHETIC", "FAILED", "few samples", "high CV", "throttled",
+                   "not quantized", "stopped early"]:
+        assert marker in text, (fmt, marker)
+    if fmt != "csv":
+        assert "Flex delegate not linked" in text
+
+
+def test_thermal_headroom_alone_flags_throttling(df):
+    """A phone can throttle on its headroom forecast before its status moves: headroom >= 1.0
+    (the severe threshold) marks the sample even at thermal status 0."""
+    cool = df.copy()
+    cool[["thermal_status_before", "thermal_status_after"]] = 0
+    for col in ("thermal_headroom_before", "thermal_headroom_after"):
+        cool.loc[cool[col].notna(), col] = 0.35
+    assert not any(f.kind == "throttled" for f in rep.build_report(cool).findings)
+    hot = cool.copy()
+    cell = (hot.device_alias == "pixel7") & (hot.variant == "dynamic") & (hot.max_length == 64)
+    hot.loc[cell & (hot["index"] == 1), "thermal_headroom_after"] = 1.02
+    (finding,) = [f for f in rep.build_report(hot).findings if f.kind == "throttled"]
+    assert finding.cell.startswith("pixel7 preset:gpt2_base_en dynamic oneshot L64")
+    assert "1 of 6" in finding.message and "max thermal headroom 1.02" in finding.message
+    c = rep.build_report(hot).cells.set_index(["device_alias", "variant", "max_length"])
+    assert c.loc[("pixel7", "dynamic", 64), "max_thermal_headroom"] == pytest.approx(1.02)
+    assert c.loc[("emu", "fp32", 64), "max_thermal_headroom"] != c.loc[("emu", "fp32", 64), "max_thermal_headroom"]  # NaN
+
+
+def test_thresholds_are_parameters(df):
+    strict = rep.build_report(df, cv_threshold=0.001, min_samples=7)
+    assert sum(f.kind == "high_cv" for f in strict.findings) > 1
+    assert sum(f.kind == "few_samples" for f in strict.findings) == 8
+
+
+def test_markdown_states_constant_columns_once(report):
+    md = render_markdown(report)
+    assert "- ctx words: 50" in md
+    header = next(line for line in md.splitlines() if line.startswith("| device"))
+    assert "ctx words" not in header and "| n |" in header
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.srcs = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.srcs += [v for k, v in attrs if k in ("src", "href")]
+
+
+def test_html_is_self_contained_with_plots(report, df):
+    page = render_html(report, df)
+    parser = _Collector()
+    parser.feed(page)
+    assert parser.tags.count("svg") == 4          # distribution, size, tokens/s, max-length sweep
+    assert "script" not in parser.tags and not parser.srcs
+    assert "Time vs max length" in page and "WARNING: EMULATED DEVICE" in page
+
+
+def test_empty_directory_and_unknown_format(tmp_path, capsys):
+    assert cli.main(["report", "--results-dir", str(tmp_path)]) == 1
+    assert "no runs yet" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:                  # a usage error: argparse's exit 2
+        cli.main(["report", str(RESULTS), "--format", "pdf"])
+    assert e.value.code == 2 and "invalid choice: 'pdf'" in capsys.readouterr().err
+    with pytest.raises(UserError, match="unknown report format"):
+        reporters.render(rep.build_report(load_frame([str(RESULTS)])), None, "pdf")
+
+
+def test_main_writes_output(tmp_path):
+    out = tmp_path / "r.md"
+    assert cli.main(["report", str(RESULTS), "--format", "markdown", "-o", str(out),
+                     "--results-dir", str(tmp_path)]) == 0
+    assert out.read_text() == (EXPECTED / "report.md").read_text()
+
+
+def test_newer_schema_refused_in_one_line(tmp_path):
+    doc = json.loads((RESULTS / "20261125T150000Z-emu001.json").read_text())
+    doc["schema_version"] = 99
+    (tmp_path / "new.json").write_text(json.dumps(doc))
+    with pytest.raises(UserError) as e:
+        load_frame([str(tmp_path / "new.json")])
+    assert "newer than this harness reads" in str(e.value) and "\n" not in str(e.value)
+
+
+def _as_v1(name: str, tmp_path) -> str:
+    """A golden file as schema v1 wrote it: version 1, without the fields v2 added."""
+    doc = json.loads((RESULTS / name).read_text())
+    doc["schema_version"] = 1
+    for b in doc["blocks"]:
+        b["memory"].pop("rss_before_load_kb", None)
+        for s in b["samples"]:
+            s.pop("thermal_headroom_before", None)
+            s.pop("thermal_headroom_after", None)
+    path = tmp_path / f"v1-{name}"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_v1_file_loads_without_the_v2_fields(tmp_path):
+    df = load_frame([_as_v1("20261125T144500Z-phone1.json", tmp_path)])
+    assert len(df) and df["thermal_headroom_before"].isna().all() and df["rss_before_load_kb"].isna().all()
+    cells = rep.build_report(df).cells
+    assert cells["max_thermal_headroom"].isna().all() and cells["median_ms"].notna().all()
+
+
+def test_old_schema_is_migrated_on_load(tmp_path, monkeypatch):
+    """Pretend the harness reads v3 and v2 -> v3 renames a field: a v1 file goes through
+    v1 -> v2 (the real step), then v2 -> v3."""
+    def v2_to_v3(doc):
+        for b in doc["blocks"]:
+            b["model"]["source"] = b["model"]["source"].replace("preset:", "keras-hub:")
+        return doc
+
+    monkeypatch.setattr(results, "SCHEMA_VERSION", 3)
+    monkeypatch.setitem(results.MIGRATIONS, 2, v2_to_v3)
+    df = load_frame([_as_v1("20261125T144500Z-phone1.json", tmp_path)], tmp_path)
+    assert set(df.model_source) == {"keras-hub:gpt2_base_en"}
+
+
+def test_terminal_renders_to_console(report):
+    buf = io.StringIO()
+    render_terminal(report, Console(file=buf, width=250, color_system=None))
+    out = buf.getvalue()
+    assert "WARNING: EMULATED DEVICE" in out and re.search(r"pixel7 .*fp32", out)
+
+
+@pytest.mark.parametrize("values,scale", [([0.6, 0.7, 1.0], "linear"), ([0.5, 170.0, 500.0], "log"),
+                                          ([None, 12.0, 13.0], "linear")])
+def test_plot_axes_are_log_only_across_a_decade(values, scale):
+    """A log axis over less than a decade gets no labelled major tick (the demo's sizes)."""
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    _log_scale_if_wide(ax.set_xscale, values)
+    assert ax.get_xscale() == scale

@@ -1,0 +1,87 @@
+"""Statistics: hand-computed values and the verdict rule."""
+import math
+
+import numpy as np
+import pytest
+
+from harness.analysis import stats
+
+
+def test_median_even_odd_and_empty():
+    assert stats.median([3, 1, 2]) == 2
+    assert stats.median([4, 1, 3, 2]) == 2.5
+    assert math.isnan(stats.median([]))
+    assert stats.median([1, None, float("nan"), 3]) == 2
+
+
+def test_percentile_linear_interpolation():
+    # ranks 0..4 over [10,20,30,40,50]; p90 -> position 3.6 -> 40 + 0.6*10
+    assert stats.percentile([50, 10, 40, 20, 30], 90) == pytest.approx(46.0)
+    assert stats.percentile([1, 2], 50) == 1.5
+    with pytest.raises(ValueError):
+        stats.percentile([1], 101)
+
+
+def test_mad_hand_computed():
+    # median 3; |x-3| = 2,1,0,1,97 -> median 1
+    assert stats.mad([1, 2, 3, 4, 100]) == 1.0
+
+
+def test_cv_hand_computed():
+    # mean 5, sample sd of [4, 6] = sqrt(2) -> cv = 0.28284
+    assert stats.cv([4, 6]) == pytest.approx(math.sqrt(2) / 5)
+    assert math.isnan(stats.cv([5]))
+
+
+def test_mann_whitney_exact_hand_computed():
+    # complete separation 3 vs 3: two-sided exact p = 2 / C(6,3) = 0.1
+    assert stats.mann_whitney_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.1)
+    assert stats.mann_whitney_p([5, 5], [5, 5]) == 1.0
+    assert math.isnan(stats.mann_whitney_p([], [1]))
+
+
+def test_hodges_lehmann_ratio_hand_computed():
+    # candidate exactly 2x baseline: every pairwise log difference is centred on log 2
+    base = [10.0, 20.0, 40.0]
+    est = stats.hodges_lehmann_ratio(base, [20.0, 40.0, 80.0])
+    # pairwise ratios: {2, 4, 8, 1, 2, 4, 0.5, 1, 2} -> median 2
+    assert est.ratio == pytest.approx(2.0)
+    # m=n=3: k = floor(4.5 - 1.96*sqrt(9*7/12)) = floor(0.009) = 0 -> clamped to 1: min..max
+    assert est.low == pytest.approx(0.5) and est.high == pytest.approx(8.0)
+
+
+def test_hodges_lehmann_ci_covers_true_ratio():
+    rng = np.random.default_rng(1)
+    base = rng.normal(100, 5, 30)
+    cand = rng.normal(120, 6, 30)
+    est = stats.hodges_lehmann_ratio(base, cand)
+    assert est.low < 1.2 < est.high
+    assert est.low < est.ratio < est.high
+
+
+def test_bootstrap_is_reproducible_with_fixed_seed():
+    a, b = [10, 11, 12, 13, 14], [12, 13, 14, 15, 16]
+    e1, e2 = stats.bootstrap_ratio_ci(a, b), stats.bootstrap_ratio_ci(a, b)
+    assert e1 == e2
+    assert e1.ratio == pytest.approx(14 / 12)
+    assert e1.low <= e1.ratio <= e1.high
+
+
+@pytest.mark.parametrize("ratio,p,expected", [
+    (1.15, 0.001, stats.SLOWER),
+    (1.03, 0.001, stats.NO_CHANGE),     # significant but below the minimum effect: the gate holds
+    (1.15, 0.20, stats.NO_CHANGE),      # large but not significant
+    (0.80, 0.001, stats.FASTER),
+    (1.15, float("nan"), stats.NO_CHANGE),
+])
+def test_verdict_needs_both_significance_and_effect(ratio, p, expected):
+    assert stats.verdict(ratio, p, alpha=0.05, min_effect=0.05) == expected
+
+
+def test_within_group_cv_ignores_differences_between_prompts():
+    values = [100, 101, 99, 200, 202, 198]
+    groups = [0, 0, 0, 1, 1, 1]
+    # by hand: ratios 1, 1.01, 0.99 and 1, 1.01, 0.99; squared deviations sum 4e-4 over 6 - 2 dof
+    assert stats.within_group_cv(values, groups) == pytest.approx((4e-4 / 4) ** 0.5)
+    assert stats.cv(values) > 0.3        # the plain CV would cry wolf
+    assert math.isnan(stats.within_group_cv([1, 2, 3], [0, 1, 2]))   # no repeats: no estimate
