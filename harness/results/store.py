@@ -164,7 +164,7 @@ class Recorder:
         """Store quality-drift figures in the named blocks."""
         with self._lock:
             for b in self.doc.blocks:
-                if b.block_id in drift_by_block:
+                if b.ok and b.block_id in drift_by_block:
                     b.drift = dict(drift_by_block[b.block_id])
             self.save()
 

@@ -6,9 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from harness import convert
-from harness.convert import census
+from harness.convert import census, convert
+from harness.convert.cache import conversion_key, export_key
+from harness.convert.pipeline import check_quantized
+from harness.files import sha256_file
 from harness.model import sources as models
+from harness.model.prompts import calibration_set
 from harness.errors import ConversionError, UserError
 from helpers import TINY_MAX_LENGTH, ALL_VARIANTS  # noqa: F401
 
@@ -19,7 +22,7 @@ def test_every_variant_converts_with_a_report(tiny_models):
         r = json.loads((c.path.parent / "conversion.json").read_text())
         assert r["variant"] == variant and r["max_length"] == TINY_MAX_LENGTH
         assert r["size_bytes"] == c.path.stat().st_size
-        assert r["sha256"] == convert.sha256_file(c.path)
+        assert r["sha256"] == sha256_file(c.path)
         assert r["synthetic"] is True
         assert r["libraries"]["tensorflow"] == "2.18.1"
         assert r["census"]["op_counts"]["builtin"] > 0
@@ -51,13 +54,13 @@ def test_a_variant_without_effect_is_refused():
     fake = census.Census(weight_bytes_by_dtype={"float32": 1_000_000})
     for variant in ("dynamic", "fp16", "int8"):
         with pytest.raises(ConversionError, match="quantization had no effect"):
-            convert.check_quantized(variant, fake)
-    convert.check_quantized("fp32", fake)
+            check_quantized(variant, fake)
+    check_quantized("fp32", fake)
 
 
 def test_repeat_conversion_is_a_cache_hit(tiny_models, harness_cache):
     source = models.resolve("synthetic:tiny")
-    again = convert.convert(source, ALL_VARIANTS, TINY_MAX_LENGTH, cache=harness_cache,
+    again = convert(source, ALL_VARIANTS, TINY_MAX_LENGTH, cache=harness_cache,
                             progress=lambda msg: pytest.fail(f"converted again: {msg}"))
     assert all(c.cache_hit for c in again)
     assert {c.variant: c.path for c in again} == {v: c.path for v, c in tiny_models.items()}
@@ -65,9 +68,9 @@ def test_repeat_conversion_is_a_cache_hit(tiny_models, harness_cache):
 
 def test_cache_key_depends_on_inputs():
     s = models.resolve("synthetic:tiny")
-    keys = {convert.conversion_key(s, v, "oneshot", L) for v in ALL_VARIANTS for L in (32, 64)}
+    keys = {conversion_key(s, v, "oneshot", L) for v in ALL_VARIANTS for L in (32, 64)}
     assert len(keys) == 8
-    assert convert.conversion_key(s, "fp32", "oneshot", 32) != convert.conversion_key(
+    assert conversion_key(s, "fp32", "oneshot", 32) != conversion_key(
         models.resolve("synthetic:gpt2-base"), "fp32", "oneshot", 32)
 
 
@@ -102,6 +105,7 @@ def test_staged_conversion_is_the_converters_own(variant, tiny_models, harness_c
     from tensorflow.lite.tools import flatbuffer_utils
 
     from harness.convert import variants
+    from harness.convert.exports import oneshot
 
     staged = tiny_models[variant]
     stages = [s["stage"] for s in staged.report["convert_stages"]]
@@ -111,9 +115,9 @@ def test_staged_conversion_is_the_converters_own(variant, tiny_models, harness_c
         "conversion.json", "model.tflite"]   # no intermediates left
 
     source = models.resolve("synthetic:tiny")
-    saved = harness_cache / "exports" / convert._export_key(source, "oneshot", TINY_MAX_LENGTH) / "saved_model"
+    saved = harness_cache / "exports" / export_key(source, "oneshot", TINY_MAX_LENGTH) / "saved_model"
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    variants.configure(converter, variant, convert.calibration_prompts())
+    variants.get(variant).configure(converter, "oneshot", oneshot.representative_dataset(calibration_set()))
     one = tmp_path / "one-process.tflite"
     one.write_bytes(converter.convert())
 
@@ -122,7 +126,7 @@ def test_staged_conversion_is_the_converters_own(variant, tiny_models, harness_c
     a, b = flatbuffer_utils.read_model(str(one)), flatbuffer_utils.read_model(str(staged.path))
     meta = [[(m.name, bytes(x.buffers[m.buffer].data)) for m in x.metadata] for x in (a, b)]
     assert meta[0] == meta[1] and any(name == b"CONVERSION_METADATA" for name, _ in meta[0])
-    for prompt in (convert.calibration_prompts()[0], "a prompt the calibration never saw"):
+    for prompt in (calibration_set()[0], "a prompt the calibration never saw"):
         assert _generate(one, prompt) == _generate(staged.path, prompt)
 
 
@@ -138,7 +142,7 @@ def test_bad_model_names(spec, message):
 
 def test_max_length_beyond_the_model_is_a_user_error(harness_cache):
     with pytest.raises(UserError, match="exceeds"):
-        convert.convert(models.resolve("synthetic:tiny"), ["fp32"], 100_000, cache=harness_cache)
+        convert(models.resolve("synthetic:tiny"), ["fp32"], 100_000, cache=harness_cache)
 
 
 def test_preset_without_network_is_one_clear_line(monkeypatch):
@@ -151,7 +155,7 @@ def test_preset_without_network_is_one_clear_line(monkeypatch):
 
 
 def test_gpt2_base_uses_the_real_gpt2_tokenizer():
-    vocab, merges = models._gpt2_vocabulary()
+    vocab, merges = models.gpt2_vocabulary()
     assert len(vocab) == 50257 and len(merges) == 50000
     assert vocab["<|endoftext|>"] == 50256
 
@@ -162,6 +166,6 @@ def test_a_local_preset_directory_is_a_model_source(tmp_path, harness_cache):
     models.load(models.resolve("synthetic:tiny")).save_to_preset(str(preset))
     source = models.resolve(str(preset))
     assert source.kind == "directory" and source.identity.startswith("dir:") and not source.synthetic
-    (c,) = convert.convert(source, ["dynamic"], 16, cache=harness_cache)
+    (c,) = convert(source, ["dynamic"], 16, cache=harness_cache)
     assert c.report["model"]["kind"] == "directory" and c.report["synthetic"] is False
     assert c.report["weight_share"].get("int8", 0) > 0.25

@@ -74,25 +74,38 @@ def test_run_prints_the_latency_table(tiny_models, tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["run", "--device", "host", "--variants", "fp8"], "unknown variant 'fp8'"),
     (["run", "--device", "host", "--model", "nonsense"], "unknown model"),
-    (["run", "--device", "host", "--runs", "many"], "--runs takes a whole number"),
-    (["run", "--device", "host", "--runs", "-2"], "--runs must be at least 1"),
-    (["run", "--device", "host", "--warmup", "-1"], "--warmup must be at least 0"),
-    (["run", "--device", "host", "--max-length", "abc"], "--max-length takes whole numbers"),
     (["run", "--device", "host", "--prompts", "/no/such/prompts.txt"], "no such file"),
-    (["run", "--device", "host", "--context-window", "0"], "at least 1 word"),
     (["convert", "--variants", ""], "--variants"),
+])
+def test_user_errors_are_one_line_and_exit_1(argv, message, tmp_path, capsys):
+    assert cli.main(argv + (["--results-dir", str(tmp_path)] if argv[0] == "run" else [])) == 1
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("harness: ") and message in lines[0], lines
+    assert not list(tmp_path.glob("*.json")), "a failed command must not leave a result file"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["run", "--runs", "many"], "argument --runs: takes a whole number, got 'many'"),
+    (["run", "--runs", "-2"], "argument --runs: must be at least 1, got -2"),
+    (["run", "--warmup", "-1"], "argument --warmup: must be at least 0"),
+    (["run", "--max-length", "abc"], "argument --max-length: takes whole numbers"),
+    (["run", "--context-window", "0"], "at least 1 word"),
     (["nonsense-command"], "invalid choice"),
 ])
-def test_user_errors_are_one_line_and_exit_1(argv, message, tmp_path):
+def test_usage_errors_exit_2_with_the_usage_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("usage: harness") and message in err
+
+
+def test_a_user_error_from_the_shell_is_one_line_without_traceback(tmp_path):
+    """The same through a real process: what a user's terminal or CI log shows."""
     env = {**os.environ, "HARNESS_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run(HARNESS + argv + (["--results-dir", str(tmp_path)] if argv[0] == "run" else []),
+    proc = subprocess.run(HARNESS + ["run", "--device", "host", "--model", "nonsense", "--results-dir", str(tmp_path)],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert proc.returncode == 1, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("harness: ") and message in lines[0]
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "unknown model" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert not list(tmp_path.glob("*.json")), "a failed command must not leave a result file"
 
 
 def test_prompts_file_and_jsonl(tmp_path):

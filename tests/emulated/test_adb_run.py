@@ -250,7 +250,10 @@ def test_interrupted_run_resumes_without_duplicates(tiny_models, emulated_device
             "--variants", "fp32,dynamic,fp16", "--max-length", str(TINY_MAX_LENGTH), "--context-window", "3",
             "--runs", "2", "--warmup", "0", "--rounds", "2", "--config", str(cfg),
             "--results-dir", str(tmp_path / "results"), "--no-report"]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Ctrl-C as a terminal sends it, even when this test runs in a background job (which
+    # bash starts with SIGINT ignored, and a child inherits that).
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         files = list((tmp_path / "results").glob("*.json"))
