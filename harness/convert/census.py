@@ -35,6 +35,8 @@ class Census:
     dequantize_ops: int = 0
     subgraphs: int = 0
     signatures: list[str] = field(default_factory=list)
+    # The converter's own note of the oldest TFLite runtime whose kernels run this model.
+    min_runtime_version: str | None = None
 
     @property
     def weight_bytes(self) -> int:
@@ -61,6 +63,7 @@ class Census:
             "float_ops": dict(sorted(self.float_ops_beside_int8.items())),
             "subgraphs": self.subgraphs,
             "signatures": self.signatures,
+            "min_runtime_version": self.min_runtime_version,
         }
 
 
@@ -84,6 +87,16 @@ def _schema():
         spec.loader.exec_module(module)
         sys.modules[name] = module
     return sys.modules[name]
+
+
+def _min_runtime_version(model) -> str | None:
+    """The ``min_runtime_version`` metadata entry (a NUL-padded version string), if present."""
+    for i in range(model.MetadataLength()):
+        md = model.Metadata(i)
+        if md.Name() == b"min_runtime_version":
+            raw = model.Buffers(md.Buffer()).DataAsNumpy()
+            return bytes(raw).split(b"\0", 1)[0].decode("ascii", "replace") or None
+    return None
 
 
 def census(path: Path) -> Census:
@@ -139,6 +152,7 @@ def census(path: Path) -> Census:
                         float_ops[f"{kind}:{name}"] += 1
         for i in range(model.SignatureDefsLength()):
             out.signatures.append(model.SignatureDefs(i).SignatureKey().decode())
+        out.min_runtime_version = _min_runtime_version(model)
     out.builtin_ops = dict(counts["builtin"])
     out.flex_ops = dict(counts["flex"])
     out.custom_ops = dict(counts["custom"])

@@ -166,6 +166,8 @@ def _report(source: ModelSource, variant: str, export: str, stateful: bool, max_
         "sha256": sha256_file(model_path),
         "size_bytes": model_path.stat().st_size,
         "libraries": keys.library_versions(),
+        "converter": {"tensorflow": keys.library_versions()["tensorflow"]},
+        "min_runtime_version": cen.min_runtime_version,
         "conversion_code_version": exports.get(export).CODE_VERSION,
         "export_wall_s": round(export_meta.get("wall_s", 0.0), 3),
         "export_peak_rss_mb": round(export_meta.get("peak_rss_kb", 0) / 1024, 1),

@@ -29,3 +29,17 @@ class Device(Protocol):
     def recover(self, models: list[Converted]) -> dict | None: ...   # after a DeviceError: reattach
     def cleanup_run(self, run_id: str) -> None: ...           # remove the run's leftovers
     def close(self) -> None: ...                              # never raises
+
+
+def check_runtime(alias: str, models: list[Converted], runtime: str | None, fix: str) -> None:
+    """Refuse, in one line and before anything is pushed, a model the device's TFLite runtime is
+    too old for (the converter records the oldest runtime with every kernel the model uses)."""
+    from harness.convert.artifact import too_new_for
+    from harness.errors import UserError
+
+    refused = too_new_for(models, runtime)
+    if refused:
+        m, need = refused[0]
+        others = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise UserError(f"{alias}: model {m.variant} L{m.max_length} needs TFLite runtime {need} or newer "
+                        f"(its min_runtime_version){others}, but the installed app's runtime is {runtime}; {fix}")

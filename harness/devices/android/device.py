@@ -14,7 +14,7 @@ from harness.convert.artifact import Converted
 from harness.devices import gate
 from harness.devices.android import app_client, probes
 from harness.devices.android.adb import Adb
-from harness.devices.base import ProgressFn
+from harness.devices.base import ProgressFn, check_runtime
 from harness.errors import DeviceError, UserError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -110,6 +110,9 @@ class AndroidDevice:
         """Install the app if needed, push the models that are not already there (by sha256,
         checked on the device). Returns what was done, for the result file."""
         installed = self.ensure_app(progress)
+        check_runtime(self.alias, models, self.runtime_version(),
+                      "build the app from the converter's TensorFlow version (docs/android.md) or convert "
+                      "with the TensorFlow the app was built from")
         self.adb.shell(["mkdir", "-p", f"{self.cfg.work_dir}/models", f"{self.cfg.work_dir}/specs"])
         todo = self._missing(models)
         need = sum(m.size_bytes for m in todo)
@@ -123,6 +126,11 @@ class AndroidDevice:
         progress(f"models: {len(todo)} pushed ({need / 1e6:.1f} MB), {already} already on the device")
         return {"app_installed": installed, "pushed": [m.sha256 for m in todo], "pushed_bytes": need,
                 "already_there": already}
+
+    def runtime_version(self) -> str | None:
+        """The TFLite runtime of the installed benchmark app (from its versionName), None if unknown."""
+        info = self.app_info()
+        return probes.runtime_from_version_name(info.get("version_name")) if info else None
 
     def ensure_app(self, progress: ProgressFn) -> bool:
         """Install the benchmark app when missing or older than this harness expects."""

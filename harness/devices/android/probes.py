@@ -51,6 +51,13 @@ def package_version(text: str) -> dict | None:
     return {"version_code": code, "version_name": name.group(1) if name else None}
 
 
+def runtime_from_version_name(version_name: str | None) -> str | None:
+    """The TFLite runtime an app build carries, from its versionName (``0.2.0+tflite-2.18.0``,
+    docs/app-contract.md); None for builds that do not say."""
+    m = re.search(r"\+tflite-(\d+(?:\.\d+)*)", version_name or "")
+    return m.group(1) if m else None
+
+
 def state(battery_text: str, thermal_text: str, power_text: str, df_text: str) -> dict:
     """The ``env_before``/``env_after`` record of a block from the four outputs."""
     b = battery(battery_text)

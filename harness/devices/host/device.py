@@ -16,9 +16,9 @@ from pathlib import Path
 
 from harness import contract, proc
 from harness.convert.artifact import Converted
-from harness.devices.base import ProgressFn
+from harness.devices.base import ProgressFn, check_runtime
 from harness.errors import DeviceError
-from harness.hostinfo import cpu_model, host_fingerprint, load_average_1m, proc_kb
+from harness.hostinfo import cpu_model, host_fingerprint, load_average_1m, package_version, proc_kb
 
 # A generation of the tiny model takes milliseconds, of GPT-2 base seconds; the
 # deadline allows this much per generation on top of a fixed start-up allowance.
@@ -58,6 +58,8 @@ class HostDevice:
         return self.state()
 
     def deploy(self, models: list[Converted], progress: ProgressFn) -> dict:
+        check_runtime(self.alias, models, package_version("tensorflow"),
+                      "upgrade the tensorflow package to the converter's version")
         return {"app_installed": False, "pushed": [], "pushed_bytes": 0, "already_there": len(models)}
 
     def model_path(self, model: Converted) -> str:
