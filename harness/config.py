@@ -13,6 +13,7 @@ import yaml
 
 from harness import contract
 from harness.errors import UserError
+from harness.files import read_text
 
 THERMAL_STATUS_NAMES = ["none", "light", "moderate", "severe", "critical", "emergency", "shutdown"]
 
@@ -148,12 +149,7 @@ def parse(doc: Any, path: Path) -> Config:
 
 def load(path: Path) -> Config:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such device configuration (see devices.yaml in the project root)") from None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    text = read_text(path, "device configuration")
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -56,16 +56,16 @@ def write_json_atomic(path: Path, doc: Any) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def read_text(path: Path, what: str) -> str:
-    """A UTF-8 text file, or a one-line UserError naming ``what`` it should have been."""
+def read_text(path: Path, what: str, encoding: str = "utf-8") -> str:
+    """A text file, or a one-line UserError: ``<what> <path>: no such file`` and the like."""
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode(encoding)
     except FileNotFoundError:
-        raise UserError(f"{path}: no such {what}") from None
+        raise UserError(f"{what} {path}: no such file") from None
     except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a {what}") from None
+        raise UserError(f"{what} {path}: is a directory, not a file") from None
     except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text (a {what} is expected)") from None
+        raise UserError(f"{what} {path}: not UTF-8 text") from None
     except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+        raise UserError(f"{what} {path}: cannot read ({e.strerror})") from None

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.files import read_text
 
 # Short and long prompts; the runbook's user types English, people will try others.
 BUILTIN: dict[str, list[str]] = {
@@ -40,17 +41,8 @@ def load(spec: str | None) -> tuple[str, list[str]]:
             raise UserError(f"unknown built-in prompt set {name!r}; choose from " + ", ".join(BUILTIN))
         return f"builtin:{name}", list(BUILTIN[name])
     path = Path(spec)
-    try:
-        # utf-8-sig: a byte-order mark (Windows editors) is not part of the first prompt.
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"--prompts: no such file: {spec}") from None
-    except IsADirectoryError:
-        raise UserError(f"--prompts: {spec} is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise UserError(f"--prompts: {spec} is not UTF-8 text") from None
-    except OSError as e:
-        raise UserError(f"--prompts: cannot read {spec} ({e.strerror})") from None
+    # utf-8-sig: a byte-order mark (Windows editors) is not part of the first prompt.
+    text = read_text(path, "--prompts", encoding="utf-8-sig")
     prompts: list[str] = []
     jsonl = path.suffix == ".jsonl"
     for n, line in enumerate(text.splitlines(), 1):

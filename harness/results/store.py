@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness import paths
 from harness.errors import UserError
-from harness.files import write_json_atomic
+from harness.files import read_text, write_json_atomic
 from harness.hostinfo import host_record, utc_now
 from harness.results.schema import Block, RunDocument
 
@@ -44,16 +44,7 @@ def run_path(run_id: str, results_dir: Path | None = None) -> Path:
 def load(path: Path) -> RunDocument:
     """Load one result file: migrated to the current schema and validated, or one UserError line."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such result file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a result file") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a harness result file (not UTF-8 text)") from None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    text = read_text(path, "result file")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
