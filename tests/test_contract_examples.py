@@ -5,9 +5,10 @@
 - the Kotlin app's names (package, activity, extras, log tag, result dir, version) equal
   harness/contract.py's, read from the Kotlin and Gradle sources;
 - harness.contract.apply_context_window and the log lines agree with the vector files that the
-  app's JVM unit tests also read;
-- the app's JVM unit tests themselves run (android/benchmark_app/scripts/jvm_unit_tests.sh:
-  Debian's kotlinc + JUnit 4, no Gradle), and the result files they produce follow the schema.
+  app's JVM tests also read.
+
+The app's Kotlin code itself is compiled and its JVM tests are run by tests/e2e/test_android_app_jvm.py
+(Maven, offline), which also validates the result files they write against the schema.
 """
 from __future__ import annotations
 
@@ -225,7 +226,7 @@ def test_activity_and_manifest():
 
 
 def test_scripts_are_strict_and_executable():
-    for name in ("build_aar.sh", "build_apk.sh", "jvm_unit_tests.sh"):
+    for name in ("build_aar.sh", "build_apk.sh"):
         p = APP / "scripts" / name
         assert os.access(p, os.X_OK), f"{name} is not executable"
         assert "set -euo pipefail" in p.read_text("utf-8")
@@ -233,32 +234,6 @@ def test_scripts_are_strict_and_executable():
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (Debian package shellcheck)")
 def test_scripts_pass_shellcheck():
-    scripts = sorted(str(p) for p in (APP / "scripts").glob("*.sh"))
+    scripts = sorted(str(p) for p in [*(APP / "scripts").glob("*.sh"), *(APP / "jvm").glob("*.sh")])
     r = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-
-
-# --- the app's JVM unit tests -------------------------------------------------------------
-
-
-def test_kotlin_jvm_unit_tests(tmp_path):
-    if os.environ.get("HARNESS_SKIP_JVM_TESTS") == "1":
-        pytest.skip("HARNESS_SKIP_JVM_TESTS=1")
-    out = tmp_path / "results"
-    env = dict(os.environ, JVM_TEST_OUTPUT=str(out), JVM_BUILD_DIR=str(tmp_path / "build"))
-    r = subprocess.run(
-        ["bash", str(APP / "scripts" / "jvm_unit_tests.sh")],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
-    if r.returncode == 3:
-        pytest.skip("Kotlin compiler/JUnit not installable here: " + r.stderr.strip()[-300:])
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    assert re.search(r"^OK \(\d+ tests\)$", r.stdout, re.M), r.stdout[-2000:]
-    produced = sorted(out.glob("*.json"))
-    assert len(produced) >= 8, produced
-    statuses = set()
-    for p in produced:
-        doc = json.loads(p.read_text("utf-8"))
-        contract.validate_result(doc)
-        statuses.add(doc["status"])
-    assert statuses == {"ok", "error"}
