@@ -46,8 +46,8 @@ def result_examples():
 
 
 def test_examples_exist():
-    assert "spec-oneshot.json" in spec_examples()
-    assert {"result-ok.json", "result-error.json"} <= set(result_examples())
+    assert {"spec-oneshot.json", "spec-prefill-decode.json"} <= set(spec_examples())
+    assert {"result-ok.json", "result-error.json", "result-prefill-decode.json"} <= set(result_examples())
 
 
 @pytest.mark.parametrize("name", spec_examples())
@@ -79,6 +79,34 @@ def test_ok_example_is_consistent():
         assert g["output_text"].startswith(g["prompt_used"])
 
 
+def test_prefill_decode_example_is_consistent():
+    spec, result = load("spec-prefill-decode.json"), load("result-prefill-decode.json")
+    assert result["run_id"] == spec["run_id"]
+    for g in result["generations"]:
+        ids = spec["prompt_token_ids"][g["prompt_index"]]
+        assert g["output_token_ids"][: len(ids)] == ids
+        assert g["token_count"] == len(g["output_token_ids"]) == spec["max_length"]
+        assert g["prompt_token_count"] == len(ids)
+        assert len(g["decode_ms"]) == spec["max_length"] - len(ids) - 1
+        assert g["wall_ms"] >= g["prefill_ms"] + sum(g["decode_ms"])
+
+
+def test_every_v2_field_is_required():
+    """Contract v2: every field is present in every result (nullable where the app may not know)."""
+    s = contract.schema("result")
+    assert set(s["required"]) == set(s["properties"])
+    gen = s["$defs"]["generation"]
+    assert set(gen["required"]) == set(gen["properties"])
+    mem = s["properties"]["memory"]
+    assert set(mem["required"]) == set(mem["properties"])
+
+
+def test_version_name_carries_the_runtime_version():
+    assert contract.runtime_version_from_version_name(contract.APP_VERSION_NAME) == contract.APP_TFLITE_RUNTIME_VERSION
+    assert contract.runtime_version_from_version_name("0.1.0") is None
+    assert contract.runtime_version_from_version_name("1.0+tflite-2.19.1") == "2.19.1"
+
+
 # --- negative cases are refused ------------------------------------------------------------
 
 
@@ -97,8 +125,9 @@ def _spec_variants():
     return {
         "missing model_sha256": changed(model_sha256=_DELETE),
         "missing prompts": changed(prompts=_DELETE),
-        "contract_version 2": changed(contract_version=2),
-        "contract_version '1'": changed(contract_version="1"),
+        "contract_version 1 (older app contract)": changed(contract_version=1),
+        "contract_version 3": changed(contract_version=3),
+        "contract_version '2'": changed(contract_version="2"),
         "run_id with shell": changed(run_id="a;rm -rf /"),
         "run_id with slash": changed(run_id="../x"),
         "run_id too long": changed(run_id="x" * 97),
@@ -127,14 +156,22 @@ def test_bad_specs_are_refused(case):
     "mutate",
     [
         lambda d: d.pop("memory"),
-        lambda d: d.update(contract_version=2),
+        lambda d: d.update(contract_version=1),
         lambda d: d.update(status="done"),
         lambda d: d["generations"][0].pop("wall_ms"),
+        lambda d: d.pop("cpu_count"),
+        lambda d: d.update(load_kind="cold"),
+        lambda d: d["generations"][0].pop("interactive_after"),
+        lambda d: d["generations"][0].pop("thermal_headroom_before_age_ms"),
+        lambda d: d["generations"][0].pop("prefill_ms"),
+        lambda d: d["generations"][0].update(thermal_headroom_after_age_ms=-1),
         lambda d: d["generations"][0].update(thermal_status_after=7),
         lambda d: d["generations"][0].update(wall_ms=-1),
         lambda d: d.update(extra=1),
     ],
-    ids=["missing memory", "contract 2", "bad status", "missing wall_ms", "thermal 7", "negative wall", "extra field"],
+    ids=["missing memory", "contract 1", "bad status", "missing wall_ms", "missing cpu_count", "load_kind cold",
+         "missing interactive_after", "missing headroom age", "missing prefill_ms", "negative headroom age",
+         "thermal 7", "negative wall", "extra field"],
 )
 def test_bad_results_are_refused(mutate):
     doc = load("result-ok.json")
@@ -179,6 +216,8 @@ def kotlin_consts(path: Path) -> dict:
 
 def test_kotlin_constants_match_contract_py():
     k = kotlin_consts(KOTLIN_MAIN / "core" / "Contract.kt")
+    assert k["SIGNATURE_PREFILL"] == "prefill" and k["SIGNATURE_DECODE"] == "decode"
+    assert k["LOAD_KIND_WARM"] in contract.schema("result")["properties"]["load_kind"]["enum"]
     assert k["CONTRACT_VERSION"] == contract.CONTRACT_VERSION
     assert k["APP_PACKAGE"] == contract.APP_PACKAGE
     assert k["APP_ACTIVITY"] == contract.APP_ACTIVITY
@@ -195,22 +234,71 @@ def gradle_app_text() -> str:
     return (APP / "app" / "build.gradle.kts").read_text("utf-8")
 
 
+def gradle_properties() -> dict:
+    out = {}
+    for line in (APP / "gradle.properties").read_text("utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def pom_properties() -> dict:
+    import xml.etree.ElementTree as ET
+
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(APP / "jvm" / "pom.xml").getroot()
+    return {el.tag.split("}")[1]: (el.text or "").strip() for el in root.find("m:properties", ns)}
+
+
 def test_gradle_ids_and_versions_match_contract_py():
     g = gradle_app_text()
+    props = gradle_properties()
 
     def value(name):
         m = re.search(rf"^\s*{name}\s*=\s*(\"[^\"]*\"|\d+)\s*$", g, re.M)
         assert m, f"{name} not set in app/build.gradle.kts"
         return json.loads(m.group(1))
 
-    assert value("applicationId") == contract.APP_PACKAGE
     assert value("namespace") == contract.APP_PACKAGE
-    assert value("versionCode") == contract.APP_VERSION_CODE
-    assert value("versionName") == contract.APP_VERSION_NAME
+    assert props["harness.applicationId"] == contract.APP_PACKAGE
+    assert re.search(r'^\s*applicationId = harnessProperty\("applicationId"\)$', g, re.M)
+    # versionCode/versionName: one place (gradle.properties), and the runtime in versionName.
+    assert int(props["harness.versionCode"]) == contract.APP_VERSION_CODE
+    assert re.search(r'^\s*versionCode = harnessProperty\("versionCode"\)\.toInt\(\)$', g, re.M)
+    assert re.search(r'^\s*versionName = harnessProperty\("versionBase"\) \+ "\+tflite-" \+ tfliteRuntimeVersion$', g, re.M)
+    assert f"{props['harness.versionBase']}+tflite-{props['harness.tfliteRuntimeVersion']}" == contract.APP_VERSION_NAME
+    assert props["harness.tfliteRuntimeVersion"] == contract.APP_TFLITE_RUNTIME_VERSION
     assert value("minSdk") == 24
     assert value("compileSdk") == 35 and value("targetSdk") == 35
-    assert re.search(r'implementation\("org\.tensorflow:tensorflow-lite:2\.16\.1"\)', g)
-    assert "libs" in g and "*.aar" in g
+    # The runtime comes from the two local aars built from one TensorFlow tree, never from Maven.
+    assert not re.search(r"implementation\(\"org\.tensorflow:", g)
+    assert 'files("libs/tensorflow-lite.aar", "libs/tftext_tflite_flex.aar")' in g
+
+
+# The TFLite Java API the Maven build compiles against, for the runtime the app is built with: the
+# newest org.tensorflow:tensorflow-lite-api on Maven Central at or below the runtime (2.17.0 there is
+# only a relocation to LiteRT, which Central does not serve). Change both together.
+COMPILE_API_FOR_RUNTIME = {"2.18.0": "2.16.1"}
+
+
+def test_gradle_and_maven_builds_use_the_same_versions():
+    pom = pom_properties()
+    root_gradle = (APP / "build.gradle.kts").read_text("utf-8")
+    m = re.search(r'id\("org\.jetbrains\.kotlin\.android"\) version "([^"]+)"', root_gradle)
+    assert m and m.group(1) == pom["kotlin.version"], (m and m.group(1), pom["kotlin.version"])
+    # compileSdk 35 = Android 15: the android-all Maven compiles against and Robolectric runs.
+    assert re.search(r"^\s*compileSdk = 35$", gradle_app_text(), re.M)
+    assert pom["android.all.version"].startswith("15-robolectric-")
+    assert pom["robolectric.sdk.jar"] == pom["android.all.version"] + "-i7"
+    assert pom["tflite.api.version"] == COMPILE_API_FOR_RUNTIME[gradle_properties()["harness.tfliteRuntimeVersion"]]
+    m = re.search(r'testImplementation\("org\.robolectric:robolectric:([^"]+)"\)', gradle_app_text())
+    assert m and m.group(1) == pom["robolectric.version"]
+    # BuildConfig of the Maven build is generated from the same gradle.properties values.
+    template = (APP / "jvm" / "src" / "buildconfig" / "BuildConfig.kt").read_text("utf-8")
+    assert '"${harness.versionBase}+tflite-${harness.tfliteRuntimeVersion}"' in template
+    assert "${harness.versionCode}" in template and '"${harness.applicationId}"' in template
 
 
 def test_activity_and_manifest():
@@ -223,6 +311,14 @@ def test_activity_and_manifest():
     tag = m.group(0)
     assert f'android:name="{contract.APP_ACTIVITY}"' in tag
     assert 'android:exported="true"' in tag
+    # Review D8: every configuration change a phone can make mid-run is handled in place.
+    changes = set(re.search(r'android:configChanges="([^"]+)"', tag).group(1).split("|"))
+    assert {"orientation", "screenSize", "screenLayout", "smallestScreenSize", "keyboard", "keyboardHidden",
+            "navigation", "uiMode", "density", "fontScale", "locale", "layoutDirection", "colorMode",
+            "touchscreen", "mcc", "mnc", "fontWeightAdjust", "grammaticalGender"} <= changes
+    assert 'android:showWhenLocked="true"' in tag and 'android:turnScreenOn="true"' in tag
+    act = (KOTLIN_MAIN / "BenchmarkActivity.kt").read_text("utf-8")
+    assert "AtomicBoolean" in act and "setShowWhenLocked(true)" in act and "setTurnScreenOn(true)" in act
 
 
 def test_scripts_are_strict_and_executable():
