@@ -95,6 +95,8 @@ object GreedyDecoder {
 }
 
 /** A thermal headroom value and how old it was when recorded: 0.0 = read at that moment. */
+const val MIN_REUSED_AGE_MS = 0.001
+
 class HeadroomReading(val value: Double?, val ageMs: Double?)
 
 /**
@@ -102,7 +104,7 @@ class HeadroomReading(val value: Double?, val ageMs: Double?)
  * second" (Android's documentation), which made every `thermal_headroom_before` but the first
  * null (review C1). This sampler calls [read] at most once per [minIntervalNanos] and otherwise
  * hands back the last reading with its age, so every generation has a before and an after value
- * and the host can tell real readings (age 0) from repeated ones (age > 0). A reading that was
+ * and the host can tell real readings (age 0) from repeated ones (age >= 0.001 ms). A reading that was
  * NaN or unknown stays null (age null) until the next real call.
  */
 class ThermalHeadroomSampler(
@@ -118,7 +120,9 @@ class ThermalHeadroomSampler(
         val at = lastAt
         if (at != null && now - at < minIntervalNanos) {
             val v = lastValue
-            return HeadroomReading(v, if (v == null) null else (now - at) / 1.0e6)
+            // At least 1 µs (the field's resolution), so that age 0 marks exactly the real readings
+            // even where the clock did not move (a frozen test clock).
+            return HeadroomReading(v, if (v == null) null else maxOf((now - at) / 1.0e6, MIN_REUSED_AGE_MS))
         }
         val v = try {
             read()?.takeIf { !it.isNaN() && !it.isInfinite() && it >= 0.0 }
