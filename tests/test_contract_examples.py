@@ -333,3 +333,108 @@ def test_scripts_pass_shellcheck():
     scripts = sorted(str(p) for p in [*(APP / "scripts").glob("*.sh"), *(APP / "jvm").glob("*.sh")])
     r = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --- build_aar.sh --check, on a stand-in TF Text tree (no network, no Bazel, no SDK) -------
+
+BUILD_AAR = APP / "scripts" / "build_aar.sh"
+TFTEXT_PATCH = APP / "scripts" / "tftext-2.18.1.patch"
+
+
+def _preimages(patch: str) -> dict:
+    """The lines each hunk of a unified diff expects (context and removed lines), per file: enough
+    of TF Text v2.18.1 for `git apply --check` (which tolerates offsets) without the real tree."""
+    files: dict[str, list[str]] = {}
+    current = None
+    for line in patch.splitlines():
+        if line.startswith("diff --git ") or line.startswith("--- "):
+            current = None
+        elif line.startswith("+++ "):
+            current = None if line == "+++ /dev/null" else line[len("+++ b/"):]
+        elif line.startswith("@@"):
+            if current is not None and files.get(current):
+                files[current].append("# between hunks")
+        elif current is not None and line[:1] in (" ", "-"):
+            files.setdefault(current, []).append(line[1:])
+    return files
+
+
+def _fake_tftext(root: Path, tag: str = "v2.18.1", tf_version: str = "2.18.0", change=None) -> Path:
+    src = root / "text"
+    for name, lines in _preimages(TFTEXT_PATCH.read_text("utf-8")).items():
+        p = src / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("\n".join(lines) + "\n")
+    (src / "WORKSPACE").write_text(f'http_archive(\n    name = "org_tensorflow",\n    strip_prefix = "tensorflow-{tf_version}",\n)\n')
+    if change:
+        change(src)
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "stand-in"], ["git", "tag", tag]):
+        subprocess.run(cmd, cwd=src, check=True, env=env, capture_output=True)
+    return src
+
+
+def _check(tmp_path, src, **env_extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANDROID_")}
+    env.update(TFTEXT_SRC=str(src), AAR_WORK_DIR=str(tmp_path / "work"), MIN_FREE_GB="0", **env_extra)
+    return subprocess.run(["bash", str(BUILD_AAR), "--check"], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+def test_build_aar_check_reports_every_missing_prerequisite_and_checks_the_patch(tmp_path):
+    src = _fake_tftext(tmp_path)
+    r = _check(tmp_path, src, PATH=f"{tmp_path / 'nobin'}:/usr/bin:/bin")
+    assert r.returncode == 1, r.stderr
+    missing = [ln for ln in r.stderr.splitlines() if ln.startswith("build_aar: missing: ")]
+    assert any("bazel on PATH" in ln for ln in missing), r.stderr
+    assert any(ln.startswith("build_aar: missing: ANDROID_HOME") for ln in missing), r.stderr
+    assert any(ln.startswith("build_aar: missing: ANDROID_NDK_HOME") for ln in missing), r.stderr
+    assert "build_aar: patch tftext-2.18.1.patch applies to v2.18.1" in r.stderr
+    assert "pins TensorFlow 2.18.0 = the app's declared runtime" in r.stderr
+    assert f"--check: {len(missing)} problem(s); no build was attempted" in r.stderr
+    assert not (src / "BUILD").exists(), "--check must not modify the tree"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+def test_build_aar_check_passes_with_every_prerequisite_present(tmp_path):
+    src = _fake_tftext(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "bazel").write_text("#!/bin/sh\necho 'bazel 6.5.0'\n")
+    (bin_dir / "bazel").chmod(0o755)
+    sdk, ndk = tmp_path / "sdk", tmp_path / "ndk"
+    (sdk / "platforms" / "android-35").mkdir(parents=True)
+    (sdk / "build-tools" / "35.0.0").mkdir(parents=True)
+    ndk.mkdir()
+    (ndk / "source.properties").write_text("Pkg.Desc = Android NDK\nPkg.Revision = 25.2.9519653\n")
+    r = _check(tmp_path, src, PATH=f"{bin_dir}:{os.environ['PATH']}", ANDROID_HOME=str(sdk), ANDROID_NDK_HOME=str(ndk))
+    if "missing: curl" in r.stderr or "missing: Python" in r.stderr:
+        pytest.skip("this machine lacks curl or a Python 3.9-3.12 with venv: " + r.stderr)
+    assert r.returncode == 0, r.stderr
+    assert "--check: ready to build (TensorFlow 2.18.0, ABIs arm64-v8a,x86_64, NDK r25, SDK API 35, build-tools 35.0.0)" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+@pytest.mark.parametrize("case", ["upstream changed tftext.bzl", "other TensorFlow", "not at the tag", "NDK r26"])
+def test_build_aar_check_fails_loudly(tmp_path, case):
+    ndk = tmp_path / "ndk"
+    ndk.mkdir()
+    (ndk / "source.properties").write_text(f"Pkg.Revision = {26 if case == 'NDK r26' else 25}.0.0\n")
+    if case == "upstream changed tftext.bzl":
+        def change(src):
+            p = src / "tensorflow_text" / "tftext.bzl"
+            p.write_text(p.read_text().replace("portable_tensorflow_lib_lite", "portable_tensorflow_lib"))
+        src = _fake_tftext(tmp_path, change=change)
+        expect = "does not apply to"
+    elif case == "other TensorFlow":
+        src = _fake_tftext(tmp_path, tf_version="2.18.1")
+        expect = "wrong version: TF Text v2.18.1 pins TensorFlow '2.18.1', gradle.properties declares harness.tfliteRuntimeVersion=2.18.0"
+    elif case == "not at the tag":
+        src = _fake_tftext(tmp_path, tag="v2.17.0")
+        expect = "is not at tag v2.18.1"
+    else:
+        src = _fake_tftext(tmp_path)
+        expect = "missing: NDK r25 at ANDROID_NDK_HOME"
+    r = _check(tmp_path, src, ANDROID_NDK_HOME=str(ndk))
+    assert r.returncode == 1
+    assert expect in r.stderr, r.stderr
