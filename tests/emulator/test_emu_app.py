@@ -17,7 +17,7 @@ FAKE_RUNNER = [sys.executable, str(Path(__file__).with_name("fake_hostrun.py"))]
 
 
 def _spec(run_id: str, model_path: str, sha: str, measured: int = 3) -> dict:
-    return {"contract_version": 1, "run_id": run_id, "model_path": model_path, "model_sha256": sha,
+    return {"contract_version": contract.CONTRACT_VERSION, "run_id": run_id, "model_path": model_path, "model_sha256": sha,
             "export": "oneshot", "prompts": ["hello 'world'; $(rm -rf /)", "naïve"], "max_length": 16,
             "context_window_words": None, "warmup_runs": 1, "measured_runs": measured, "threads": 2,
             "delegate": "cpu"}
