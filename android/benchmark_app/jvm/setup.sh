@@ -54,7 +54,7 @@ if [ -f "$stamp" ]; then
 fi
 say "fetching the Maven build's dependencies into $repo (first time: a few minutes, ~600 MB)"
 
-mvn_q=(mvn -B -q -f "$pom")
+mvn_q=(mvn -B -q -Dstyle.color=never -f "$pom")
 get() { "${mvn_q[@]}" org.apache.maven.plugins:maven-dependency-plugin:3.8.1:get -Dtransitive=false "-Dartifact=$1"; }
 
 work=$(mktemp -d)
