@@ -11,14 +11,19 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 APP_PACKAGE = "dev.harness.benchmark"
 APP_ACTIVITY = ".BenchmarkActivity"
 APP_COMPONENT = f"{APP_PACKAGE}/{APP_ACTIVITY}"
 # The version of the app this harness expects; an older installed app is replaced.
-APP_VERSION_CODE = 1
-APP_VERSION_NAME = "0.1.0"
+APP_VERSION_CODE = 2
+# The TensorFlow Lite runtime built into the app (android/benchmark_app/gradle.properties,
+# harness.tfliteRuntimeVersion). The app's versionName carries it as "+tflite-<version>", so the
+# host can read it with `dumpsys package` without running the app (docs/app-contract.md).
+APP_TFLITE_RUNTIME_VERSION = "2.18.0"
+APP_VERSION_NAME = f"0.2.0+tflite-{APP_TFLITE_RUNTIME_VERSION}"
+_VERSION_NAME_RUNTIME_RE = re.compile(r"\+tflite-(?P<version>[0-9]+(?:\.[0-9]+)*)$")
 
 LOG_TAG = "HarnessBench"
 DEFAULT_WORK_DIR = "/data/local/tmp/harness"
@@ -39,6 +44,13 @@ _PROGRESS_RE = re.compile(
 
 class ContractError(ValueError):
     """A spec or result that does not follow the contract."""
+
+
+def runtime_version_from_version_name(version_name: str) -> str | None:
+    """The TFLite runtime version an app's versionName declares (``0.2.0+tflite-2.18.0`` ->
+    ``2.18.0``), or None when it declares none (apps before contract v2)."""
+    m = _VERSION_NAME_RUNTIME_RE.search(version_name or "")
+    return m.group("version") if m else None
 
 
 def model_device_path(work_dir: str, sha256: str) -> str:

@@ -28,3 +28,4 @@ if [ ! -f "$stamp" ]; then
   rm -f "$venv"/.installed-*
   touch "$stamp"
 fi
+bash "$root/android/benchmark_app/jvm/setup.sh"   # the app's Maven/Robolectric build, offline afterwards

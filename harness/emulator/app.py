@@ -254,8 +254,9 @@ class AppManager:
             "device": {"fingerprint": props["ro.build.fingerprint"], "model": props["ro.product.model"],
                        "emulated": True},
             "model": {"path": model_path, "sha256": None, "size_bytes": None},
-            "load_ms": None, "threads_used": None, "delegate_used": None,
-            "memory": {"vmhwm_kb": None, "pss_kb": None},
+            "load_ms": None, "load_kind": None, "cold_load_ms": None, "threads_used": None,
+            "cpu_count": None, "delegate_used": None,
+            "memory": {"vmhwm_kb": None, "pss_kb": None, "rss_before_load_kb": None},
             "generations": [], "started_at": started, "finished_at": _now_iso(),
         }
 

@@ -1,4 +1,4 @@
-"""A stand-in for ``python -m harness.hostrun`` with the same CLI, for fast app-path tests.
+"""A stand-in for ``python -m harness.devices.host.reference_app`` with the same CLI, for fast app-path tests.
 
 It reads the spec, prints one contract progress line per generation (sleeping
 ``--sleep`` seconds before each), and writes a schema-valid result atomically; it
@@ -38,14 +38,19 @@ def main() -> int:
             gens.append({"phase": phase, "index": i, "prompt_index": i % len(spec["prompts"]),
                          "prompt_used": contract.apply_context_window(prompt, spec["context_window_words"]),
                          "wall_ms": 1.5, "output_text": prompt + " ok", "token_count": 3, "prompt_token_count": 2,
+                         "output_token_ids": None, "prefill_ms": None, "decode_ms": None,
                          "thermal_status_before": None, "thermal_status_after": None,
-                         "battery_temp_c_before": None, "battery_temp_c_after": None})
+                         "battery_temp_c_before": None, "battery_temp_c_after": None,
+                         "thermal_headroom_before": None, "thermal_headroom_before_age_ms": None,
+                         "thermal_headroom_after": None, "thermal_headroom_after_age_ms": None,
+                         "interactive_before": None, "interactive_after": None})
             print(contract.progress_line(spec["run_id"], phase, i, n, 1.5), flush=True)
-    doc = {"contract_version": 1, "run_id": spec["run_id"], "status": "ok", "error": None, "app": app,
+    doc = {"contract_version": contract.CONTRACT_VERSION, "run_id": spec["run_id"], "status": "ok", "error": None, "app": app,
            "device": device, "model": {"path": spec["model_path"], "sha256": spec["model_sha256"],
                                        "size_bytes": os.path.getsize(a.model)},
-           "load_ms": 1.0, "threads_used": spec["threads"], "delegate_used": "cpu",
-           "memory": {"vmhwm_kb": 1, "pss_kb": None}, "generations": gens, "started_at": now,
+           "load_ms": 1.0, "load_kind": "warm", "cold_load_ms": None, "threads_used": spec["threads"],
+           "cpu_count": os.cpu_count(), "delegate_used": "cpu",
+           "memory": {"vmhwm_kb": 1, "pss_kb": None, "rss_before_load_kb": None}, "generations": gens, "started_at": now,
            "finished_at": now}
     tmp = a.result + ".tmp"
     with open(tmp, "w") as f:

@@ -17,7 +17,7 @@ FAKE_RUNNER = [sys.executable, str(Path(__file__).with_name("fake_hostrun.py"))]
 
 
 def _spec(run_id: str, model_path: str, sha: str, measured: int = 3) -> dict:
-    return {"contract_version": 1, "run_id": run_id, "model_path": model_path, "model_sha256": sha,
+    return {"contract_version": contract.CONTRACT_VERSION, "run_id": run_id, "model_path": model_path, "model_sha256": sha,
             "export": "oneshot", "prompts": ["hello 'world'; $(rm -rf /)", "naïve"], "max_length": 16,
             "context_window_words": None, "warmup_runs": 1, "measured_runs": measured, "threads": 2,
             "delegate": "cpu"}
@@ -143,7 +143,7 @@ def test_pm_install_with_sidecar_upgrades(emulated_device):
 
 @pytest.mark.timeout(120)
 def test_real_host_runner_reports_a_broken_model_as_error(emulated_device, tmp_path):
-    """The default runner is the real ``python -m harness.hostrun``: a garbage model gives status error."""
+    """The default runner is the real ``python -m harness.devices.host.reference_app``: a garbage model gives status error."""
     _launch(emulated_device, "real-1", measured=1)
     text = _wait_done(emulated_device, "real-1", timeout=100)
     assert contract.find_done(text, "real-1") == "error"

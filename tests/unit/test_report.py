@@ -22,7 +22,7 @@ from harness.results.frame import load_frame
 GOLDEN = Path(__file__).parent / "golden"
 RESULTS = GOLDEN / "results"
 EXPECTED = GOLDEN / "expected"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"   # UPDATE_GOLDEN=1 pytest tests/test_report.py rewrites them
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"   # UPDATE_GOLDEN=1 pytest tests/unit/test_report.py rewrites them
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@
 # (the harness's install step reads that line). Everything else goes to stderr.
 #
 # Needs: JDK 17, the Android SDK (ANDROID_HOME or local.properties' sdk.dir) with platform 35,
-# network access to Google's Maven and Maven Central (first build), and app/libs/tftext_tflite_flex.aar
-# from scripts/build_aar.sh. Uses ./gradlew when the wrapper jar exists, else `gradle` (8.9+;
-# `gradle wrapper --gradle-version 8.10.2` creates the wrapper jar once).
+# network access to Google's Maven and Maven Central (first build), and app/libs/tensorflow-lite.aar
+# plus app/libs/tftext_tflite_flex.aar from scripts/build_aar.sh (the app's TFLite runtime and its
+# Flex delegate, one TensorFlow version). Uses ./gradlew when the wrapper jar exists, else `gradle`
+# (8.9+; see docs/android.md for making the wrapper).
 #
 # Usage: scripts/build_apk.sh [release|debug]    (default release, signed with the debug key)
-#   ALLOW_NO_FLEX=1  build even without the aar (models with Select TF ops will then fail to load)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,9 +22,9 @@ esac
 
 die() { echo "build_apk: $*" >&2; exit 1; }
 
-if [ ! -f "$project/app/libs/tftext_tflite_flex.aar" ] && [ "${ALLOW_NO_FLEX:-0}" != "1" ]; then
-  die "app/libs/tftext_tflite_flex.aar is missing: run scripts/build_aar.sh first (or set ALLOW_NO_FLEX=1)"
-fi
+for aar in tensorflow-lite.aar tftext_tflite_flex.aar; do
+  [ -f "$project/app/libs/$aar" ] || die "app/libs/$aar is missing: run scripts/build_aar.sh first"
+done
 if [ -z "${ANDROID_HOME:-${ANDROID_SDK_ROOT:-}}" ] && ! grep -qs '^sdk.dir=' "$project/local.properties"; then
   die "set ANDROID_HOME to the Android SDK (or write sdk.dir=... into $project/local.properties)"
 fi

@@ -28,7 +28,8 @@ class Oneshot:
         return {"wall_ms": wall_ms,
                 "output_text": text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text),
                 "token_count": int(out["token_count"]) if "token_count" in out else None,
-                "prompt_token_count": int(out["prompt_token_count"]) if "prompt_token_count" in out else None}
+                "prompt_token_count": int(out["prompt_token_count"]) if "prompt_token_count" in out else None,
+                "output_token_ids": None, "prefill_ms": None, "decode_ms": None}
 
 
 class PrefillDecodeRunner:

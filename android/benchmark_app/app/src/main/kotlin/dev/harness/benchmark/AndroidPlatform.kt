@@ -19,8 +19,15 @@ import dev.harness.benchmark.core.ProcStatus
 import dev.harness.benchmark.core.Spec
 import java.io.File
 
-/** The session's view of the phone: logcat, clocks, thermal and battery state, memory, storage. */
-class AndroidPlatform(private val context: Context) : Platform {
+/**
+ * The session's view of the phone: logcat, clocks, thermal, battery and screen state, memory,
+ * storage. [opener] loads the model; tests replace it with a fake engine (TFLite's native library
+ * does not load on the JVM).
+ */
+class AndroidPlatform(
+    private val context: Context,
+    private val opener: (Spec, File) -> Engine = { spec, file -> TfliteModels.open(file, spec.threads, spec.export) }
+) : Platform {
     private val power = context.getSystemService(Context.POWER_SERVICE) as PowerManager?
 
     override fun log(line: String) {
@@ -51,6 +58,11 @@ class AndroidPlatform(private val context: Context) : Platform {
         }
         return if (h.isNaN()) null else h.toDouble()
     }
+
+    /** PowerManager.isInteractive (API 20): false when the screen is off or the device dozes. */
+    override fun isInteractive(): Boolean? = power?.isInteractive
+
+    override fun cpuCount(): Int? = Runtime.getRuntime().availableProcessors()
 
     /** Battery temperature in °C from the sticky ACTION_BATTERY_CHANGED intent (tenths of a degree). */
     override fun batteryTempC(): Double? {
@@ -86,7 +98,7 @@ class AndroidPlatform(private val context: Context) : Platform {
 
     override fun app(): AppInfo = AppInfo(
         BuildConfig.APPLICATION_ID, BuildConfig.VERSION_NAME, BuildConfig.VERSION_CODE,
-        Contract.RUNTIME, TfliteEngine.runtimeVersion()
+        Contract.RUNTIME, TfliteModels.runtimeVersion()
     )
 
     override fun device(): DeviceInfo = DeviceInfo(Build.FINGERPRINT ?: "", Build.MODEL ?: "", isEmulator())
@@ -106,8 +118,12 @@ class AndroidPlatform(private val context: Context) : Platform {
     }
 
     override fun openEngine(spec: Spec, modelFile: File): Engine {
-        val e = TfliteEngine.open(modelFile, spec.threads)
-        log("HARNESS_INFO run_id=${spec.runId} flex_delegate=${e.flexDelegate} tflite=${TfliteEngine.runtimeVersion()} abi=${Build.SUPPORTED_ABIS.firstOrNull()}")
+        val e = opener(spec, modelFile)
+        val flex = (e as? TfliteEngine)?.flexDelegate
+        log(
+            "HARNESS_INFO run_id=${spec.runId} export=${spec.export} flex_delegate=$flex threads=${e.threadsConfigured} " +
+                "tflite=${TfliteModels.runtimeVersion()} abi=${Build.SUPPORTED_ABIS.firstOrNull()}"
+        )
         return e
     }
 }

@@ -2,8 +2,11 @@ package dev.harness.benchmark
 
 import android.os.SystemClock
 import dev.harness.benchmark.core.Contract
+import dev.harness.benchmark.core.DecodeStep
 import dev.harness.benchmark.core.Engine
 import dev.harness.benchmark.core.EngineOutput
+import dev.harness.benchmark.core.OneshotEngine
+import dev.harness.benchmark.core.PrefillDecodeEngine
 import dev.harness.benchmark.core.TfLiteStrings
 import org.tensorflow.lite.DataType
 import org.tensorflow.lite.Delegate
@@ -12,9 +15,13 @@ import org.tensorflow.lite.Tensor
 import org.tensorflow.lite.TensorFlowLite
 import java.io.File
 import java.nio.ByteBuffer
+import java.nio.ByteOrder
 
 /**
- * The runbook's one-shot graph on TensorFlow Lite: signature `serving_default`, input `prompt`
+ * The app's models on TensorFlow Lite: [TfliteEngine] (the runbook's one-shot string graph) and
+ * [TflitePrefillDecodeEngine] (the prefill/decode export); [TfliteModels.open] picks by the spec's export.
+ *
+ * The one-shot graph: signature `serving_default`, input `prompt`
  * (scalar string, UTF-8 bytes), outputs `text` (scalar string), `token_count` and
  * `prompt_token_count` (int32 scalars, optional).
  *
@@ -29,15 +36,15 @@ import java.nio.ByteBuffer
  * Outputs are not copied into a caller-sized buffer: after the call the output tensor's own
  * buffer is read whole, so the text is never cut at a fixed size (the sample app used 800 bytes).
  */
-class TfliteEngine private constructor(
+class TfliteEngine internal constructor(
     private val interpreter: Interpreter,
     private val delegate: Delegate?,
     private val inputName: String,
     private val textName: String,
     private val tokenCountName: String?,
     private val promptTokenCountName: String?,
-    override val threadsUsed: Int
-) : Engine {
+    override val threadsConfigured: Int
+) : OneshotEngine {
     val flexDelegate: Boolean get() = delegate != null
 
     /** The compute backend: CPU kernels (TFLite builtins and, through Flex, TensorFlow kernels). */
@@ -50,70 +57,38 @@ class TfliteEngine private constructor(
         val t0 = SystemClock.elapsedRealtimeNanos()
         interpreter.runSignature(inputs, outputs, SIGNATURE)
         val t1 = SystemClock.elapsedRealtimeNanos()
-        val text = TfLiteStrings.decode(bytesOf(output(textName)))
+        val text = TfLiteStrings.decode(TfliteModels.bytesOf(output(textName)))
         return EngineOutput(
             t1 - t0, text,
-            tokenCountName?.let { scalarInt(output(it)) },
-            promptTokenCountName?.let { scalarInt(output(it)) }
+            tokenCountName?.let { TfliteModels.scalarInt(output(it)) },
+            promptTokenCountName?.let { TfliteModels.scalarInt(output(it)) }
         )
     }
 
     private fun output(name: String): Tensor = interpreter.getOutputTensorFromSignature(name, SIGNATURE)
 
-    override fun close() {
-        try {
-            interpreter.close()
-        } finally {
-            (delegate as? AutoCloseable)?.close()
-        }
-    }
+    override fun close() = TfliteModels.close(interpreter, delegate)
 
     companion object {
         const val SIGNATURE = Contract.SIGNATURE_ONESHOT
-        private const val FLEX_CLASS = "org.tensorflow.lite.flex.FlexDelegate"
 
-        fun runtimeVersion(): String = try {
-            TensorFlowLite.runtimeVersion()
-        } catch (t: Throwable) {
-            "unknown"
-        }
+        fun runtimeVersion(): String = TfliteModels.runtimeVersion()
 
-        private fun newFlexDelegate(): Delegate? = try {
-            Class.forName(FLEX_CLASS).getConstructor().newInstance() as Delegate
-        } catch (e: ClassNotFoundException) {
-            null
-        }
-
-        fun open(modelFile: File, threads: Int): TfliteEngine {
-            val delegate = newFlexDelegate()
-            val options = Interpreter.Options().setNumThreads(threads)
-            if (delegate != null) options.addDelegate(delegate)
-            val interpreter = try {
-                Interpreter(modelFile, options)
-            } catch (t: Throwable) {
-                (delegate as? AutoCloseable)?.close()
-                throw t
-            }
-            try {
-                val keys = interpreter.signatureKeys.toList()
-                require(SIGNATURE in keys) { "model has no '$SIGNATURE' signature (it has $keys)" }
-                val ins = interpreter.getSignatureInputs(SIGNATURE).toList()
-                val outs = interpreter.getSignatureOutputs(SIGNATURE).toList()
-                val input = pick(ins, Contract.INPUT_PROMPT, "input")
-                val text = pick(outs.filter { it != Contract.OUTPUT_TOKEN_COUNT && it != Contract.OUTPUT_PROMPT_TOKEN_COUNT }, Contract.OUTPUT_TEXT, "output")
-                val inTensor = interpreter.getInputTensorFromSignature(input, SIGNATURE)
-                require(inTensor.dataType() == DataType.STRING) { "input '$input' is ${inTensor.dataType()}, not a string" }
-                return TfliteEngine(
-                    interpreter, delegate, input, text,
-                    Contract.OUTPUT_TOKEN_COUNT.takeIf { it in outs },
-                    Contract.OUTPUT_PROMPT_TOKEN_COUNT.takeIf { it in outs },
-                    threads
-                )
-            } catch (t: Throwable) {
-                interpreter.close()
-                (delegate as? AutoCloseable)?.close()
-                throw t
-            }
+        internal fun wrap(interpreter: Interpreter, delegate: Delegate?, threads: Int): TfliteEngine {
+            val keys = interpreter.signatureKeys.toList()
+            require(SIGNATURE in keys) { "model has no '$SIGNATURE' signature (it has $keys)" }
+            val ins = interpreter.getSignatureInputs(SIGNATURE).toList()
+            val outs = interpreter.getSignatureOutputs(SIGNATURE).toList()
+            val input = pick(ins, Contract.INPUT_PROMPT, "input")
+            val text = pick(outs.filter { it != Contract.OUTPUT_TOKEN_COUNT && it != Contract.OUTPUT_PROMPT_TOKEN_COUNT }, Contract.OUTPUT_TEXT, "output")
+            val inTensor = interpreter.getInputTensorFromSignature(input, SIGNATURE)
+            require(inTensor.dataType() == DataType.STRING) { "input '$input' is ${inTensor.dataType()}, not a string" }
+            return TfliteEngine(
+                interpreter, delegate, input, text,
+                Contract.OUTPUT_TOKEN_COUNT.takeIf { it in outs },
+                Contract.OUTPUT_PROMPT_TOKEN_COUNT.takeIf { it in outs },
+                threads
+            )
         }
 
         /** The named tensor, or the only one there is (a model converted without named outputs). */
@@ -122,22 +97,158 @@ class TfliteEngine private constructor(
             names.size == 1 -> names[0]
             else -> throw IllegalArgumentException("signature $SIGNATURE has no $what '$wanted' (it has $names)")
         }
+    }
+}
 
-        private fun bytesOf(t: Tensor): ByteArray {
-            val b: ByteBuffer = t.asReadOnlyBuffer()
-            b.rewind()
-            val out = ByteArray(b.remaining())
-            b.get(out)
-            return out
+/**
+ * The prefill/decode export (docs/generation-metrics.md) on TensorFlow Lite: the session's
+ * GreedyDecoder drives it and times each call. A call feeds the inputs, runs the signature and
+ * copies `logits` (and, stateless, `cache`) out, as the host's signature runner does. The stateless
+ * cache lives in two direct buffers used in turn: a decode call reads the one the previous call
+ * filled and writes the other, so no cache is allocated per step.
+ */
+class TflitePrefillDecodeEngine internal constructor(
+    private val interpreter: Interpreter,
+    private val delegate: Delegate?,
+    override val maxLength: Int,
+    override val stateful: Boolean,
+    private val vocab: Int,
+    cacheBytes: Int,
+    override val threadsConfigured: Int
+) : PrefillDecodeEngine {
+    override val delegateUsed: String = Contract.DELEGATE_CPU
+
+    private val cacheA: ByteBuffer? = if (stateful) null else ByteBuffer.allocateDirect(cacheBytes).order(ByteOrder.nativeOrder())
+    private val cacheB: ByteBuffer? = if (stateful) null else ByteBuffer.allocateDirect(cacheBytes).order(ByteOrder.nativeOrder())
+    private val logits = Array(1) { FloatArray(vocab) }
+    private val tokenIds = Array(1) { IntArray(maxLength) }
+    private val tokenId = Array(1) { IntArray(1) }
+
+    override fun prefill(tokenIds: IntArray, promptLength: Int): DecodeStep {
+        require(tokenIds.size == maxLength) { "token_ids has ${tokenIds.size} ids, the model takes $maxLength" }
+        System.arraycopy(tokenIds, 0, this.tokenIds[0], 0, maxLength)
+        val inputs = HashMap<String, Any>()
+        inputs[Contract.INPUT_TOKEN_IDS] = this.tokenIds
+        inputs[Contract.INPUT_PROMPT_LENGTH] = promptLength
+        return run(Contract.SIGNATURE_PREFILL, inputs, cacheA)
+    }
+
+    override fun decode(tokenId: Int, index: Int, cache: Any?): DecodeStep {
+        this.tokenId[0][0] = tokenId
+        val inputs = HashMap<String, Any>()
+        inputs[Contract.INPUT_TOKEN_ID] = this.tokenId
+        inputs[Contract.INPUT_INDEX] = index
+        var into: ByteBuffer? = null
+        if (!stateful) {
+            val previous = cache as? ByteBuffer ?: throw IllegalArgumentException("a stateless decode needs the previous cache")
+            previous.rewind()
+            inputs[Contract.TENSOR_CACHE] = previous
+            into = if (previous === cacheA) cacheB else cacheA
         }
+        return run(Contract.SIGNATURE_DECODE, inputs, into)
+    }
 
-        private fun scalarInt(t: Tensor): Int? {
-            val b = t.asReadOnlyBuffer() // native byte order
-            return when (t.dataType()) {
-                DataType.INT32 -> if (b.capacity() >= 4) b.getInt(0) else null
-                DataType.INT64 -> if (b.capacity() >= 8) b.getLong(0).toInt() else null
-                else -> null
+    private fun run(signature: String, inputs: Map<String, Any>, cacheOut: ByteBuffer?): DecodeStep {
+        val outputs = HashMap<String, Any>()
+        outputs[Contract.OUTPUT_LOGITS] = logits
+        if (cacheOut != null) {
+            cacheOut.rewind()
+            outputs[Contract.TENSOR_CACHE] = cacheOut
+        }
+        interpreter.runSignature(inputs, outputs, signature)
+        cacheOut?.rewind()
+        return DecodeStep(logits[0].copyOf(), cacheOut)
+    }
+
+    override fun close() = TfliteModels.close(interpreter, delegate)
+
+    companion object {
+        internal fun wrap(interpreter: Interpreter, delegate: Delegate?, threads: Int): TflitePrefillDecodeEngine {
+            val keys = interpreter.signatureKeys.toList()
+            for (k in listOf(Contract.SIGNATURE_PREFILL, Contract.SIGNATURE_DECODE)) {
+                require(k in keys) { "model has no '$k' signature (it has $keys)" }
             }
+            val pre = Contract.SIGNATURE_PREFILL
+            val dec = Contract.SIGNATURE_DECODE
+            val ids = interpreter.getInputTensorFromSignature(Contract.INPUT_TOKEN_IDS, pre)
+            val shape = ids.shape()
+            require(ids.dataType() == DataType.INT32 && shape.size == 2 && shape[0] == 1) {
+                "prefill input token_ids is ${ids.dataType()} ${shape.toList()}, expected INT32 [1, L]"
+            }
+            val logits = interpreter.getOutputTensorFromSignature(Contract.OUTPUT_LOGITS, pre)
+            val ls = logits.shape()
+            require(logits.dataType() == DataType.FLOAT32 && ls.size == 2 && ls[0] == 1) {
+                "prefill output logits is ${logits.dataType()} ${ls.toList()}, expected FLOAT32 [1, vocab]"
+            }
+            // Stateless when decode takes the cache (the host's test: "cache" among decode's inputs).
+            val stateful = Contract.TENSOR_CACHE !in interpreter.getSignatureInputs(dec).toList()
+            val cacheBytes = if (stateful) 0 else interpreter.getOutputTensorFromSignature(Contract.TENSOR_CACHE, pre).numBytes()
+            return TflitePrefillDecodeEngine(interpreter, delegate, shape[1], stateful, ls[1], cacheBytes, threads)
+        }
+    }
+}
+
+/** Loading, and the helpers both engines share. */
+object TfliteModels {
+    private const val FLEX_CLASS = "org.tensorflow.lite.flex.FlexDelegate"
+
+    fun runtimeVersion(): String = try {
+        TensorFlowLite.runtimeVersion()
+    } catch (t: Throwable) {
+        "unknown"
+    }
+
+    private fun newFlexDelegate(): Delegate? = try {
+        Class.forName(FLEX_CLASS).getConstructor().newInstance() as Delegate
+    } catch (e: ClassNotFoundException) {
+        null
+    }
+
+    /** The engine for [export] (Contract.EXPORT_*), with [threads] interpreter threads. */
+    fun open(modelFile: File, threads: Int, export: String): Engine {
+        val delegate = newFlexDelegate()
+        val options = Interpreter.Options().setNumThreads(threads)
+        if (delegate != null) options.addDelegate(delegate)
+        val interpreter = try {
+            Interpreter(modelFile, options)
+        } catch (t: Throwable) {
+            (delegate as? AutoCloseable)?.close()
+            throw t
+        }
+        try {
+            val configured = options.numThreads
+            return when (export) {
+                Contract.EXPORT_PREFILL_DECODE -> TflitePrefillDecodeEngine.wrap(interpreter, delegate, configured)
+                else -> TfliteEngine.wrap(interpreter, delegate, configured)
+            }
+        } catch (t: Throwable) {
+            close(interpreter, delegate)
+            throw t
+        }
+    }
+
+    fun close(interpreter: Interpreter, delegate: Delegate?) {
+        try {
+            interpreter.close()
+        } finally {
+            (delegate as? AutoCloseable)?.close()
+        }
+    }
+
+    fun bytesOf(t: Tensor): ByteArray {
+        val b: ByteBuffer = t.asReadOnlyBuffer()
+        b.rewind()
+        val out = ByteArray(b.remaining())
+        b.get(out)
+        return out
+    }
+
+    fun scalarInt(t: Tensor): Int? {
+        val b = t.asReadOnlyBuffer() // native byte order
+        return when (t.dataType()) {
+            DataType.INT32 -> if (b.capacity() >= 4) b.getInt(0) else null
+            DataType.INT64 -> if (b.capacity() >= 8) b.getLong(0).toInt() else null
+            else -> null
         }
     }
 }

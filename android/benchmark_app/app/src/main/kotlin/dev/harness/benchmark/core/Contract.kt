@@ -1,13 +1,13 @@
 package dev.harness.benchmark.core
 
 /**
- * The names of the app contract (docs/app-contract.md, version 1).
+ * The names of the app contract (docs/app-contract.md, version 2).
  *
  * tests/test_contract_examples.py parses these `const val` lines and compares them with
  * harness/contract.py, so keep one constant per line in the form `const val NAME = value`.
  */
 object Contract {
-    const val CONTRACT_VERSION = 1
+    const val CONTRACT_VERSION = 2
     const val APP_PACKAGE = "dev.harness.benchmark"
     const val APP_ACTIVITY = ".BenchmarkActivity"
     const val LOG_TAG = "HarnessBench"
@@ -26,6 +26,22 @@ object Contract {
     const val OUTPUT_TEXT = "text"
     const val OUTPUT_TOKEN_COUNT = "token_count"
     const val OUTPUT_PROMPT_TOKEN_COUNT = "prompt_token_count"
+
+    /** The prefill/decode export (docs/generation-metrics.md): two signatures, token ids in, logits out. */
+    const val SIGNATURE_PREFILL = "prefill"
+    const val SIGNATURE_DECODE = "decode"
+    const val INPUT_TOKEN_IDS = "token_ids"
+    const val INPUT_PROMPT_LENGTH = "prompt_length"
+    const val INPUT_TOKEN_ID = "token_id"
+    const val INPUT_INDEX = "index"
+    const val TENSOR_CACHE = "cache"
+    const val OUTPUT_LOGITS = "logits"
+
+    /** load_ms is measured right after the model file was read whole (the sha256 check). */
+    const val LOAD_KIND_WARM = "warm"
+
+    /** PowerManager.getThermalHeadroom answers NaN when asked much faster than once a second. */
+    const val HEADROOM_MIN_INTERVAL_MS = 1000
 
     const val RUNTIME = "android-tflite"
     const val DELEGATE_CPU = "cpu"

@@ -36,8 +36,15 @@ data class Generation(
     val thermalStatusAfter: Int?,
     val batteryTempCBefore: Double?,
     val batteryTempCAfter: Double?,
-    val thermalHeadroomBefore: Double? = null,
-    val thermalHeadroomAfter: Double? = null
+    val thermalHeadroomBefore: HeadroomReading = HeadroomReading(null, null),
+    val thermalHeadroomAfter: HeadroomReading = HeadroomReading(null, null),
+    /** PowerManager.isInteractive() before and after: false = screen off / dozing. */
+    val interactiveBefore: Boolean? = null,
+    val interactiveAfter: Boolean? = null,
+    /** prefill_decode only (null for oneshot): prefill call, each decode call, all token ids. */
+    val prefillMs: Double? = null,
+    val decodeMs: List<Double>? = null,
+    val outputTokenIds: List<Int>? = null
 ) {
     fun toJson(): JSONObject {
         val o = JSONObject()
@@ -49,17 +56,29 @@ data class Generation(
         o.put("output_text", outputText)
         o.put("token_count", orNull(tokenCount))
         o.put("prompt_token_count", orNull(promptTokenCount))
+        o.put("output_token_ids", orNull(outputTokenIds?.let { JSONArray(it) }))
+        o.put("prefill_ms", orNull(prefillMs))
+        o.put("decode_ms", orNull(decodeMs?.let { JSONArray(it) }))
         o.put("thermal_status_before", orNull(thermalStatusBefore))
         o.put("thermal_status_after", orNull(thermalStatusAfter))
         o.put("battery_temp_c_before", orNull(batteryTempCBefore))
         o.put("battery_temp_c_after", orNull(batteryTempCAfter))
-        o.put("thermal_headroom_before", orNull(thermalHeadroomBefore))
-        o.put("thermal_headroom_after", orNull(thermalHeadroomAfter))
+        o.put("thermal_headroom_before", orNull(thermalHeadroomBefore.value))
+        o.put("thermal_headroom_before_age_ms", orNull(thermalHeadroomBefore.ageMs))
+        o.put("thermal_headroom_after", orNull(thermalHeadroomAfter.value))
+        o.put("thermal_headroom_after_age_ms", orNull(thermalHeadroomAfter.ageMs))
+        o.put("interactive_before", orNull(interactiveBefore))
+        o.put("interactive_after", orNull(interactiveAfter))
         return o
     }
 }
 
-/** The app's answer (result.schema.json). Field order follows the schema, for people reading the file. */
+/**
+ * The app's answer (result.schema.json). Field order follows the schema, for people reading the file.
+ * [loadKind]: what kind of load [loadMs] timed (Contract.LOAD_KIND_WARM); [coldLoadMs] is null in
+ * this version (docs/android.md says why); [threadsUsed] is the thread count the interpreter was
+ * configured with, read back from the engine; [cpuCount] is Runtime.availableProcessors().
+ */
 data class BenchmarkResult(
     val runId: String,
     val status: String,
@@ -73,7 +92,10 @@ data class BenchmarkResult(
     val memory: MemoryInfo,
     val generations: List<Generation>,
     val startedAt: String,
-    val finishedAt: String
+    val finishedAt: String,
+    val loadKind: String? = null,
+    val coldLoadMs: Double? = null,
+    val cpuCount: Int? = null
 ) {
     fun toJson(): JSONObject {
         val o = JSONObject()
@@ -99,7 +121,10 @@ data class BenchmarkResult(
         m.put("size_bytes", orNull(model.sizeBytes))
         o.put("model", m)
         o.put("load_ms", orNull(loadMs))
+        o.put("load_kind", orNull(loadKind))
+        o.put("cold_load_ms", orNull(coldLoadMs))
         o.put("threads_used", orNull(threadsUsed))
+        o.put("cpu_count", orNull(cpuCount))
         o.put("delegate_used", orNull(delegateUsed))
         val mem = JSONObject()
         mem.put("vmhwm_kb", orNull(memory.vmhwmKb))

@@ -3,7 +3,7 @@ package dev.harness.benchmark.core
 import java.io.Closeable
 import java.io.File
 
-/** What one interpreter call gave: its monotonic duration and the model's outputs. */
+/** What one interpreter call of the one-shot graph gave: its monotonic duration and the model's outputs. */
 class EngineOutput(
     val wallNanos: Long,
     val text: String,
@@ -11,10 +11,18 @@ class EngineOutput(
     val promptTokenCount: Int?
 )
 
-/** A loaded model. [generate] times the interpreter call alone (nothing else inside the clock). */
+/** A loaded model: [OneshotEngine] or [PrefillDecodeEngine], by the spec's export. */
 interface Engine : Closeable {
-    val threadsUsed: Int
+    /**
+     * The thread count the interpreter was configured with (Interpreter.Options, read back after
+     * the load). TFLite reports no count of threads its kernels actually ran on.
+     */
+    val threadsConfigured: Int
     val delegateUsed: String
+}
+
+/** The runbook's string graph. [generate] times the interpreter call alone (nothing else inside the clock). */
+interface OneshotEngine : Engine {
     fun generate(prompt: String): EngineOutput
 }
 
@@ -27,6 +35,10 @@ interface Platform {
     /** PowerManager.getThermalHeadroom(0): 1.0 = the severe-throttling threshold; null if unknown. */
     fun thermalHeadroom(): Double?
     fun batteryTempC(): Double?
+    /** PowerManager.isInteractive(): false when the screen is off or the device dozes; null if unknown. */
+    fun isInteractive(): Boolean?
+    /** The CPUs the app's process may use (Runtime.availableProcessors()). */
+    fun cpuCount(): Int?
     fun memory(): MemoryInfo
     /** Resident memory now, in kB (null if unknown). */
     fun rssKb(): Long?
@@ -34,7 +46,10 @@ interface Platform {
     fun device(): DeviceInfo
     fun resultDir(): File
 
-    /** Loads [modelFile] with the Flex delegate (TF Select + TF Text ops) for [spec]; throws on failure. */
+    /**
+     * Loads [modelFile] for [spec]: a [OneshotEngine] (with the Flex delegate: TF Select + TF Text
+     * ops) for export oneshot, a [PrefillDecodeEngine] for prefill_decode; throws on failure.
+     */
     fun openEngine(spec: Spec, modelFile: File): Engine
 }
 
@@ -65,6 +80,7 @@ class BenchmarkSession(private val platform: Platform) {
 
         var model = ModelInfo("", null, null)
         var loadMs: Double? = null
+        var loadKind: String? = null
         var threadsUsed: Int? = null
         var delegateUsed: String? = null
         var memory: MemoryInfo? = null
@@ -84,9 +100,6 @@ class BenchmarkSession(private val platform: Platform) {
             val spec = SpecParser.parse(text)
             model = ModelInfo(spec.modelPath, null, null)
             if (spec.runId != rid) throw BenchmarkFailure("spec run_id ${spec.runId} differs from the launch extra run_id $rid")
-            if (spec.export != Contract.EXPORT_ONESHOT) {
-                throw BenchmarkFailure("export ${spec.export} is not supported by this app version; use export oneshot")
-            }
             val modelFile = File(spec.modelPath)
             if (!modelFile.isFile) throw BenchmarkFailure("model not found: ${spec.modelPath}")
             if (!modelFile.canRead()) throw BenchmarkFailure("model not readable by the app: ${spec.modelPath}")
@@ -110,11 +123,14 @@ class BenchmarkSession(private val platform: Platform) {
             }
             engine = e
             loadMs = (platform.monotonicNanos() - t0) / 1.0e6
-            threadsUsed = e.threadsUsed
+            // The sha256 check above read the whole file just before: the pages were in the cache.
+            loadKind = Contract.LOAD_KIND_WARM
+            threadsUsed = e.threadsConfigured
             delegateUsed = e.delegateUsed
+            val generate = generator(spec, e)
 
-            runPhase(rid, spec, e, Contract.PHASE_WARMUP, spec.warmupRuns, generations)
-            runPhase(rid, spec, e, Contract.PHASE_MEASURED, spec.measuredRuns, generations)
+            runPhase(rid, spec, generate, Contract.PHASE_WARMUP, spec.warmupRuns, generations)
+            runPhase(rid, spec, generate, Contract.PHASE_MEASURED, spec.measuredRuns, generations)
         } catch (e: BenchmarkFailure) {
             error = e.message
         } catch (e: SpecException) {
@@ -138,7 +154,7 @@ class BenchmarkSession(private val platform: Platform) {
             val result = BenchmarkResult(
                 rid, status, oneLineError, platform.app(), platform.device(), model, loadMs,
                 threadsUsed, delegateUsed, memory ?: MemoryInfo(null, null), generations, startedAt,
-                Timestamps.iso(platform.epochMillis())
+                Timestamps.iso(platform.epochMillis()), loadKind, null, safeCpuCount()
             )
             resultFile = ResultWriter.writeAtomic(resultDir, rid, result.toJsonString())
         } catch (t: Throwable) {
@@ -150,35 +166,75 @@ class BenchmarkSession(private val platform: Platform) {
         return Outcome(rid, finalStatus, oneLineError, resultFile)
     }
 
-    private fun runPhase(rid: String, spec: Spec, engine: Engine, phase: String, total: Int, out: MutableList<Generation>) {
+    /** What one generation gives, whatever the export: the record's model-dependent fields. */
+    private class Generated(
+        val wallMs: Double,
+        val text: String,
+        val tokenCount: Int?,
+        val promptTokenCount: Int?,
+        val prefillMs: Double? = null,
+        val decodeMs: List<Double>? = null,
+        val outputTokenIds: List<Int>? = null
+    )
+
+    private fun generator(spec: Spec, engine: Engine): (String, Int) -> Generated = when (engine) {
+        is OneshotEngine -> { prompt, _ ->
+            val o = engine.generate(prompt)
+            Generated(o.wallNanos / 1.0e6, o.text, o.tokenCount, o.promptTokenCount)
+        }
+        is PrefillDecodeEngine -> {
+            if (engine.maxLength != spec.maxLength) {
+                throw BenchmarkFailure("model max length ${engine.maxLength} != spec max length ${spec.maxLength}")
+            }
+            val ids = spec.promptTokenIds ?: throw BenchmarkFailure("prefill_decode needs prompt_token_ids")
+            val f: (String, Int) -> Generated = { _, promptIndex ->
+                val r = GreedyDecoder.run(engine, ids[promptIndex]) { platform.monotonicNanos() }
+                // output_text stays empty: the host detokenizes output_token_ids (harness/runner.py).
+                Generated(
+                    r.wallNanos / 1.0e6, "", r.outputTokenIds.size, r.promptTokenCount,
+                    r.prefillNanos / 1.0e6, r.decodeNanos.map { it / 1.0e6 }, r.outputTokenIds
+                )
+            }
+            f
+        }
+        else -> throw BenchmarkFailure("the engine for export ${spec.export} is a ${engine.javaClass.simpleName}")
+    }
+
+    private fun runPhase(rid: String, spec: Spec, generate: (String, Int) -> Generated, phase: String, total: Int, out: MutableList<Generation>) {
         for (k in 0 until total) {
             val promptIndex = k % spec.prompts.size
             val prompt = ContextWindow.apply(spec.prompts[promptIndex], spec.contextWindowWords)
-            val thermalBefore = platform.thermalStatus()
-            val headroomBefore = safeHeadroom()
-            val batteryBefore = platform.batteryTempC()
+            val thermalBefore = safe { platform.thermalStatus() }
+            val headroomBefore = headroom.sample()
+            val batteryBefore = safe { platform.batteryTempC() }
+            val interactiveBefore = safe { platform.isInteractive() }
             val o = try {
-                engine.generate(prompt)
+                generate(prompt, promptIndex)
             } catch (t: Throwable) {
                 throw BenchmarkFailure("generation failed ($phase #$k): ${describe(t)}")
             }
-            val wallMs = o.wallNanos / 1.0e6
             out.add(
                 Generation(
-                    phase, k, promptIndex, prompt, wallMs, o.text, o.tokenCount, o.promptTokenCount,
-                    thermalBefore, platform.thermalStatus(), batteryBefore, platform.batteryTempC(),
-                    headroomBefore, safeHeadroom()
+                    phase, k, promptIndex, prompt, o.wallMs, o.text, o.tokenCount, o.promptTokenCount,
+                    thermalBefore, safe { platform.thermalStatus() }, batteryBefore, safe { platform.batteryTempC() },
+                    headroomBefore, headroom.sample(), interactiveBefore, safe { platform.isInteractive() },
+                    o.prefillMs, o.decodeMs, o.outputTokenIds
                 )
             )
-            platform.log(LogLines.progress(rid, phase, k, total, wallMs))
+            platform.log(LogLines.progress(rid, phase, k, total, o.wallMs))
         }
     }
 
-    private fun safeHeadroom(): Double? = try {
-        platform.thermalHeadroom()?.takeIf { !it.isNaN() }
+    /** Thermal headroom read at most once a second (review C1); reused readings carry their age. */
+    private val headroom = ThermalHeadroomSampler({ platform.thermalHeadroom() }, { platform.monotonicNanos() })
+
+    private fun <T> safe(read: () -> T?): T? = try {
+        read()
     } catch (t: Throwable) {
         null
     }
+
+    private fun safeCpuCount(): Int? = safe { platform.cpuCount() }?.takeIf { it > 0 }
 
     private fun safeMemory(): MemoryInfo = try {
         platform.memory()

@@ -12,7 +12,7 @@ import java.io.File
 class ResultTest {
     private fun sample(status: String = "ok", error: String? = null): BenchmarkResult = BenchmarkResult(
         "r-1", status, error,
-        AppInfo("dev.harness.benchmark", "0.1.0", 1, "android-tflite", "2.16.1"),
+        AppInfo("dev.harness.benchmark", "0.2.0+tflite-2.18.0", 2, "android-tflite", "2.18.0"),
         DeviceInfo("fp", "Pixel 7", false),
         ModelInfo("/data/local/tmp/harness/models/x.tflite", null, null),
         12.5, 4, "cpu", MemoryInfo(1000L, null),
@@ -25,7 +25,8 @@ class ResultTest {
         val o = JSONObject(sample().toJsonString())
         val top = listOf(
             "contract_version", "run_id", "status", "error", "app", "device", "model", "load_ms",
-            "threads_used", "delegate_used", "memory", "generations", "started_at", "finished_at"
+            "load_kind", "cold_load_ms", "threads_used", "cpu_count", "delegate_used", "memory",
+            "generations", "started_at", "finished_at"
         )
         for (k in top) assertTrue("has $k", o.has(k))
         assertEquals(top.size, o.length())
@@ -36,8 +37,13 @@ class ResultTest {
         assertTrue(o.getJSONObject("memory").isNull("rss_before_load_kb"))
         assertEquals(1000L, o.getJSONObject("memory").getLong("vmhwm_kb"))
         val g = o.getJSONArray("generations").getJSONObject(0)
-        assertEquals(14, g.length())
+        assertEquals(21, g.length())
         assertTrue(g.isNull("thermal_headroom_before") && g.isNull("thermal_headroom_after"))
+        assertTrue(g.isNull("thermal_headroom_before_age_ms") && g.isNull("thermal_headroom_after_age_ms"))
+        assertTrue(g.isNull("interactive_before") && g.isNull("interactive_after"))
+        assertTrue(g.isNull("prefill_ms") && g.isNull("decode_ms") && g.isNull("output_token_ids"))
+        assertEquals(2, o.getInt("contract_version"))
+        assertTrue(o.isNull("load_kind") && o.isNull("cold_load_ms") && o.isNull("cpu_count"))
         assertEquals(6712.25, g.getDouble("wall_ms"), 1e-9)
         assertEquals("hi \"there\" \u00e9\ud83d\ude00", g.getString("output_text"))
         assertTrue(g.isNull("prompt_token_count"))

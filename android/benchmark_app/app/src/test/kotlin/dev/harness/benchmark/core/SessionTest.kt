@@ -75,8 +75,26 @@ class SessionTest {
         assertEquals(6712.25, second.getDouble("wall_ms"), 1e-9)
         assertEquals(100, second.getInt("token_count"))
         assertEquals(6, second.getInt("prompt_token_count"))
-        assertEquals(0.42, second.getDouble("thermal_headroom_before"), 1e-9)
-        assertEquals(0.42, second.getDouble("thermal_headroom_after"), 1e-9)
+        // Every generation has a headroom before and after (review C1): the fake clock advances
+        // 250 ms per reading, so some are reused readings, marked by their age.
+        for (i in 0 until gens.length()) {
+            val g = gens.getJSONObject(i)
+            assertEquals(0.42, g.getDouble("thermal_headroom_before"), 1e-9)
+            assertEquals(0.42, g.getDouble("thermal_headroom_after"), 1e-9)
+            assertTrue(g.getDouble("thermal_headroom_before_age_ms") < 1000.0)
+            assertTrue(g.getDouble("thermal_headroom_after_age_ms") < 1000.0)
+            assertTrue(g.getBoolean("interactive_before") && g.getBoolean("interactive_after"))
+            assertTrue(g.isNull("prefill_ms") && g.isNull("decode_ms") && g.isNull("output_token_ids"))
+        }
+        assertEquals(0.0, gens.getJSONObject(0).getDouble("thermal_headroom_before_age_ms"), 0.0)
+        val ages = (0 until gens.length()).flatMap {
+            listOf(gens.getJSONObject(it).getDouble("thermal_headroom_before_age_ms"), gens.getJSONObject(it).getDouble("thermal_headroom_after_age_ms"))
+        }
+        assertTrue("some readings are real", ages.count { it == 0.0 } >= 2)
+        assertTrue("some are reused", ages.any { it > 0.0 })
+        assertEquals("warm", r.getString("load_kind"))
+        assertTrue(r.isNull("cold_load_ms"))
+        assertEquals(8, r.getInt("cpu_count"))
         assertEquals(listOf("to Yosemite was", "to Yosemite was", "— or don't.", "to Yosemite was"), engine.prompts)
         assertTrue(engine.closed)
 
@@ -106,7 +124,7 @@ class SessionTest {
     @Test
     fun badSpecGivesAnErrorResultAndNoEngine() {
         val platform = FakePlatform(results) { _, _ -> throw AssertionError("must not load") }
-        val out = BenchmarkSession(platform).run(spec("jvm-bad-spec") { it.put("contract_version", 2) }, "jvm-bad-spec")
+        val out = BenchmarkSession(platform).run(spec("jvm-bad-spec") { it.put("contract_version", 3) }, "jvm-bad-spec")
         assertEquals("error", out.status)
         val r = result(out)
         assertTrue(r.getString("error").contains("contract_version"))
@@ -176,14 +194,93 @@ class SessionTest {
         assertTrue(engine.closed)
     }
 
+    /** Stateless L-position model whose next token at position p is p % 5 (one-hot logits). */
+    private class PositionEngine(override val maxLength: Int, override val stateful: Boolean = false) : PrefillDecodeEngine {
+        override val threadsConfigured = 2
+        override val delegateUsed = "cpu"
+        var prefills = 0
+        var decodes = 0
+        var closed = false
+        private fun oneHot(position: Int) = FloatArray(5).also { it[position % 5] = 1f }
+        override fun prefill(tokenIds: IntArray, promptLength: Int): DecodeStep {
+            prefills += 1
+            return DecodeStep(oneHot(promptLength), if (stateful) null else "c")
+        }
+        override fun decode(tokenId: Int, index: Int, cache: Any?): DecodeStep {
+            decodes += 1
+            if (!stateful) assertEquals("c", cache)
+            return DecodeStep(oneHot(index + 1), if (stateful) null else "c")
+        }
+        override fun close() {
+            closed = true
+        }
+    }
+
+    private fun pdSpec(runId: String, maxLength: Int = 6): String = spec(runId) {
+        it.put("export", "prefill_decode")
+        it.put("max_length", maxLength)
+        it.put("prompt_token_ids", org.json.JSONArray().put(org.json.JSONArray().put(4).put(1)).put(org.json.JSONArray().put(4).put(1).put(2)))
+    }
+
     @Test
-    fun prefillDecodeIsRefusedPlainly() {
-        val platform = FakePlatform(results) { _, _ -> echoEngine() }
-        val out = BenchmarkSession(platform).run(spec("jvm-pd") {
-            it.put("export", "prefill_decode")
-            it.put("prompt_token_ids", org.json.JSONArray().put(org.json.JSONArray().put(1)).put(org.json.JSONArray().put(2)))
-        }, "jvm-pd")
-        assertTrue(result(out).getString("error").contains("prefill_decode is not supported by this app version"))
+    fun prefillDecodeRunsTheGreedyLoopPerGeneration() {
+        val engine = PositionEngine(6)
+        val platform = FakePlatform(results) { _, _ -> engine }
+        val out = BenchmarkSession(platform).run(pdSpec("jvm-pd"), "jvm-pd")
+        assertEquals(out.error, "ok", out.status)
+        val r = result(out)
+        val gens = r.getJSONArray("generations")
+        assertEquals(4, gens.length())
+        assertEquals(4, engine.prefills)
+        assertTrue(engine.closed)
+        assertEquals(2, r.getInt("threads_used"))
+        for (i in 0 until gens.length()) {
+            val g = gens.getJSONObject(i)
+            val ids = g.getJSONArray("output_token_ids")
+            val prompt = if (g.getInt("prompt_index") == 0) listOf(4, 1) else listOf(4, 1, 2)
+            val expected = prompt + (prompt.size until 6).map { it % 5 }
+            assertEquals(expected, (0 until ids.length()).map { ids.getInt(it) })
+            assertEquals(6, g.getInt("token_count"))
+            assertEquals(prompt.size, g.getInt("prompt_token_count"))
+            assertEquals(6 - prompt.size - 1, g.getJSONArray("decode_ms").length())
+            assertEquals(250.0, g.getDouble("prefill_ms"), 1e-9)   // the fake clock: 250 ms a reading
+            assertEquals("", g.getString("output_text"))
+            val decodeSum = (0 until g.getJSONArray("decode_ms").length()).sumOf { g.getJSONArray("decode_ms").getDouble(it) }
+            assertTrue(g.getDouble("wall_ms") >= g.getDouble("prefill_ms") + decodeSum)
+        }
+        assertEquals(
+            "HARNESS_PROGRESS run_id=jvm-pd phase=measured index=0 total=3 wall_ms=" +
+                String.format(java.util.Locale.US, "%.3f", gens.getJSONObject(1).getDouble("wall_ms")),
+            platform.lines.filter { it.startsWith("HARNESS_PROGRESS") }[1]
+        )
+    }
+
+    @Test
+    fun prefillDecodeModelOfAnotherMaxLengthIsAnError() {
+        val engine = PositionEngine(8)
+        val platform = FakePlatform(results) { _, _ -> engine }
+        val r = result(BenchmarkSession(platform).run(pdSpec("jvm-pd-len"), "jvm-pd-len"))
+        assertEquals("error", r.getString("status"))
+        assertEquals("model max length 8 != spec max length 6", r.getString("error"))
+        assertEquals(0, r.getJSONArray("generations").length())
+        assertTrue(engine.closed)
+    }
+
+    @Test
+    fun anEngineThatThrowsMidDecodeGivesAnErrorResult() {
+        val engine = object : PrefillDecodeEngine {
+            override val maxLength = 6
+            override val stateful = true
+            override val threadsConfigured = 1
+            override val delegateUsed = "cpu"
+            override fun prefill(tokenIds: IntArray, promptLength: Int) = DecodeStep(FloatArray(5), null)
+            override fun decode(tokenId: Int, index: Int, cache: Any?): DecodeStep = throw IllegalStateException("decode exploded")
+            override fun close() {}
+        }
+        val platform = FakePlatform(results) { _, _ -> engine }
+        val r = result(BenchmarkSession(platform).run(pdSpec("jvm-pd-throw"), "jvm-pd-throw"))
+        assertEquals("generation failed (warmup #0): IllegalStateException: decode exploded", r.getString("error"))
+        assertEquals(LogLines.done("jvm-pd-throw", "error"), platform.lines.last())
     }
 
     @Test

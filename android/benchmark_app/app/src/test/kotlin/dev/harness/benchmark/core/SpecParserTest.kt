@@ -31,7 +31,7 @@ class SpecParserTest {
     @Test
     fun parsesTheSharedExample() {
         val s = SpecParser.parse(Examples.text("spec-oneshot.json"))
-        assertEquals(1, s.contractVersion)
+        assertEquals(2, s.contractVersion)
         assertEquals("20261125T144500Z-pixel7-gpt2-dynamic-b0", s.runId)
         assertEquals("oneshot", s.export)
         assertEquals(2, s.prompts.size)
@@ -62,15 +62,16 @@ class SpecParserTest {
     @Test
     fun refusesNonJsonAndNonObjects() {
         refused("", "not valid JSON")
-        refused("{\"contract_version\": 1", "not valid JSON")
+        refused("{\"contract_version\": 2", "not valid JSON")
         refused("[1, 2]", "not a JSON object")
         refused("{} trailing", "trailing")
     }
 
     @Test
     fun refusesOtherContractVersions() {
-        refusedWith({ it.put("contract_version", 2) }, "contract_version", "not supported")
-        refusedWith({ it.put("contract_version", "1") }, "contract_version")
+        refusedWith({ it.put("contract_version", 3) }, "contract_version", "not supported")
+        refusedWith({ it.put("contract_version", 1) }, "contract_version", "not supported")
+        refusedWith({ it.put("contract_version", "2") }, "contract_version")
     }
 
     @Test

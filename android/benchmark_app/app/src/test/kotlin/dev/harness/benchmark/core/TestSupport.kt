@@ -40,9 +40,9 @@ fun jvmTestOutputDir(): File? {
 
 class FakeEngine(
     private val outputs: (String) -> EngineOutput,
-    override val threadsUsed: Int = 4,
+    override val threadsConfigured: Int = 4,
     override val delegateUsed: String = "cpu"
-) : Engine {
+) : OneshotEngine {
     val prompts = ArrayList<String>()
     var closed = false
 
@@ -81,11 +81,17 @@ class FakePlatform(private val results: File, private val engineFactory: (Spec, 
 
     override fun batteryTempC(): Double? = 31.5
 
+    var interactive: Boolean? = true
+
+    override fun isInteractive(): Boolean? = interactive
+
+    override fun cpuCount(): Int? = 8
+
     override fun memory(): MemoryInfo = MemoryInfo(123456L, 65432L)
 
     override fun rssKb(): Long? = 40960L
 
-    override fun app(): AppInfo = AppInfo(Contract.APP_PACKAGE, "0.1.0", 1, Contract.RUNTIME, "2.16.1")
+    override fun app(): AppInfo = AppInfo(Contract.APP_PACKAGE, "0.2.0+tflite-2.18.0", 2, Contract.RUNTIME, "2.18.0")
 
     override fun device(): DeviceInfo = DeviceInfo("jvm/test/fingerprint:1/TEST/1:user/test-keys", "JVM test", true)
 
