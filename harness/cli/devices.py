@@ -43,13 +43,29 @@ def _row(cfg, server, serial: str, state: str) -> list[str]:
     dev = AndroidDevice(c, Adb(server, serial))
     try:
         d, st, info = dev.describe(), dev.state(), dev.app_info()
+        build = dev.installed_apk_sha256() if info else None
     except DeviceError as e:
         return [_alias_for(cfg, serial, None), serial, f"error: {e}", *[""] * 8]
     return [_alias_for(cfg, serial, d), serial, state, str(d["model"]), str(d["android_version"]), str(d["abi"]),
             f"{st['battery_level']}%" if st["battery_level"] is not None else "?",
             str(st["battery_temp_c"]), str(st["thermal_status"]),
-            f"{info['version_name']} ({info['version_code']})" if info else "not installed",
+            _app_cell(info, build),
             "yes" if d["emulated"] else "no"]
+
+
+def _app_cell(info: dict | None, build: str | None) -> str:
+    """The installed app: version, and which build (its APK's sha256) against the one built here."""
+    from harness.devices.android.device import DEFAULT_APK
+    from harness.files import sha256_file
+
+    if not info:
+        return "not installed"
+    text = f"{info['version_name']} ({info['version_code']})"
+    if build:
+        local = sha256_file(DEFAULT_APK) if DEFAULT_APK.is_file() else None
+        text += f" build {build[:8]}" + ("" if local is None else " = local build" if local == build
+                                         else " ≠ local build")
+    return text
 
 
 def run(args) -> int:

@@ -16,11 +16,13 @@ from harness.devices.android import app_client, probes
 from harness.devices.android.adb import Adb
 from harness.devices.base import ProgressFn, check_runtime
 from harness.errors import DeviceError, UserError
+from harness.files import sha256_file
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_APK = ROOT / "android/benchmark_app/app/build/outputs/apk/release/app-release.apk"
 APK_BUILD_SCRIPT = "android/benchmark_app/scripts/build_apk.sh"
 RECONNECT_TIMEOUT_S = 30.0
+STAY_ON_SETTING = "stay_on_while_plugged_in"
 # Keep this much free on the device beyond the models being pushed.
 FREE_SPACE_MARGIN_BYTES = 64 * 1024 * 1024
 
@@ -35,6 +37,7 @@ class AndroidDevice:
         self.default_threads = cfg.threads
         self._on_close = on_close          # e.g. stop the emulated phone discovery started
         self._props: dict[str, str] | None = None
+        self._stay_on_before: str | None = None    # stay_on_while_plugged_in before this run
 
     # ------------------------------------------------------------------ identity
     def props(self) -> dict[str, str]:
@@ -70,8 +73,24 @@ class AndroidDevice:
     def free_bytes(self) -> int | None:
         return probes.df_free_bytes(self.adb.shell(self._df_argv(), check=False).stdout)
 
+    def wake(self) -> dict:
+        """Wake the screen and dismiss the keyguard where it can be (not a PIN or pattern), then
+        read what the display is: the app must be the resumed top app, or a phone runs it in the
+        background scheduling group (slow) or freezes it (review B2)."""
+        self.adb.shell_batch([["input", "keyevent", "KEYCODE_WAKEUP"], ["wm", "dismiss-keyguard"]])
+        power, window = self.adb.shell_batch([["dumpsys", "power"], ["dumpsys", "window"]])
+        on, locked = probes.screen_on(power), probes.keyguard_showing(window)
+        return {"screen": probes.screen(power), "locked": locked,
+                "interactive": None if on is None else bool(on and not locked)}
+
     def wait_steady(self, on_wait: ProgressFn) -> dict:
-        return gate.wait_steady(self.state, self.cfg.cooldown, on_wait)
+        display = self.wake()
+        if display["interactive"] is False:
+            what = "locked with a PIN, pattern or password" if display["locked"] else "off"
+            raise UserError(f"{self.alias}: the screen is {what} and could not be woken and unlocked; "
+                            "unlock it and set Screen lock to None (or Swipe) while benchmarking, so the "
+                            "app runs in front at full speed")
+        return {**gate.wait_steady(self.state, self.cfg.cooldown, on_wait), **display}
 
     # ------------------------------------------------------------------ deploy
     def model_path(self, model: Converted) -> str:
@@ -106,14 +125,34 @@ class AndroidDevice:
             self.adb.shell(["rm", "-f", remote], check=False)
             raise DeviceError(self.alias, f"model {m.variant} arrived corrupted (sha256 differs)")
 
+    def _keep_awake(self) -> None:
+        """Keep the screen on while plugged in for the run (``svc power stayon true``); the
+        previous setting is put back when the device closes."""
+        if self._stay_on_before is not None:
+            return
+        before = self.adb.shell(["settings", "get", "global", STAY_ON_SETTING], check=False).stdout.strip()
+        self._stay_on_before = before if before.isdigit() else "0"
+        self.adb.shell(["svc", "power", "stayon", "true"], check=False)
+
+    def _restore_awake(self) -> None:
+        if self._stay_on_before is not None:
+            self.adb.shell(["settings", "put", "global", STAY_ON_SETTING, self._stay_on_before],
+                           check=False, timeout_s=10)
+            self._stay_on_before = None
+
     def deploy(self, models: list[Converted], progress: ProgressFn) -> dict:
         """Install the app if needed, push the models that are not already there (by sha256,
         checked on the device). Returns what was done, for the result file."""
+        self._keep_awake()
         installed = self.ensure_app(progress)
         check_runtime(self.alias, models, self.runtime_version(),
                       "build the app from the converter's TensorFlow version (docs/android.md) or convert "
                       "with the TensorFlow the app was built from")
-        self.adb.shell(["mkdir", "-p", f"{self.cfg.work_dir}/models", f"{self.cfg.work_dir}/specs"])
+        dirs = [self.cfg.work_dir, f"{self.cfg.work_dir}/models", f"{self.cfg.work_dir}/specs"]
+        self.adb.shell(["mkdir", "-p", *dirs])
+        # The app (another uid) reads specs and models through the "other" bits: whatever
+        # umask the shell had, the directories must be searchable (review D9).
+        self.adb.shell(["chmod", "755", *dirs])
         todo = self._missing(models)
         need = sum(m.size_bytes for m in todo)
         free = self.free_bytes()
@@ -132,14 +171,28 @@ class AndroidDevice:
         info = self.app_info()
         return probes.runtime_from_version_name(info.get("version_name")) if info else None
 
+    def installed_apk_sha256(self) -> str | None:
+        """The sha256 of the installed app's base APK (``pm path``; readable by the shell)."""
+        path = probes.installed_apk_path(
+            self.adb.shell(["pm", "path", contract.APP_PACKAGE], check=False).stdout)
+        return self._remote_sha256(path) if path else None
+
     def ensure_app(self, progress: ProgressFn) -> bool:
-        """Install the benchmark app when missing or older than this harness expects."""
+        """Install the benchmark app when it is missing, older than this harness expects, or
+        another build than the APK built here (by content: a rebuilt APK keeps its versionCode)."""
         info = self.app_info()
-        if info is not None and info["version_code"] >= contract.APP_VERSION_CODE:
-            return False
         apk = Path(self.cfg.apk) if self.cfg.apk else DEFAULT_APK
-        what = "not installed" if info is None else f"version {info['version_code']} is older than {contract.APP_VERSION_CODE}"
-        if not apk.is_file():
+        if apk.is_file():
+            if info is not None and self.installed_apk_sha256() == sha256_file(apk):
+                return False
+            what = ("not installed" if info is None else
+                    f"version {info['version_code']} is older than {contract.APP_VERSION_CODE}"
+                    if info["version_code"] < contract.APP_VERSION_CODE else f"another build than {apk}")
+        else:
+            if info is not None and info["version_code"] >= contract.APP_VERSION_CODE:
+                return False
+            what = "not installed" if info is None else \
+                f"version {info['version_code']} is older than {contract.APP_VERSION_CODE}"
             raise UserError(f"{self.alias}: the benchmark app is {what} and no APK is built at {apk}; "
                             f"build it with {APK_BUILD_SCRIPT}")
         progress(f"installing the benchmark app ({what})")
@@ -171,6 +224,10 @@ class AndroidDevice:
                 self.adb.shell(["rm", "-f", *[f"{directory}/{n}" for n in names]], check=False)
 
     def close(self) -> None:
+        try:
+            self._restore_awake()
+        except Exception:  # noqa: BLE001  cleanup never raises (the device may be gone)
+            pass
         if self._on_close is not None:
             try:
                 self._on_close()

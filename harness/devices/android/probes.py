@@ -33,6 +33,32 @@ def screen(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+def keyguard_showing(window_text: str) -> bool | None:
+    """``dumpsys window``: whether the keyguard (lock screen) shows; None when it does not say."""
+    for pattern in (r"mKeyguardShowing=(true|false)", r"isKeyguardShowing=(true|false)",
+                    r"KeyguardServiceDelegate\s+showing=(true|false)", r"mDreamingLockscreen=(true|false)"):
+        m = re.search(pattern, window_text)
+        if m:
+            return m.group(1) == "true"
+    return None
+
+
+def screen_on(power_text: str) -> bool | None:
+    """``dumpsys power``: whether the display is on (state ON, or wakefulness Awake without a display line)."""
+    state = screen(power_text)
+    if state is None:
+        return None
+    return state.upper() in ("ON", "AWAKE")
+
+
+def installed_apk_path(pm_path_text: str) -> str | None:
+    """``pm path PKG``: the base APK's path on the device (``package:/data/app/…/base.apk``)."""
+    for line in pm_path_text.splitlines():
+        if line.startswith("package:") and line.rstrip().endswith("base.apk"):
+            return line[len("package:"):].strip()
+    return None
+
+
 def df_free_bytes(text: str) -> int | None:
     """``df -k DIR``: the available KiB of the last row, in bytes."""
     rows = [ln.split() for ln in text.splitlines()[1:] if ln.split()]
