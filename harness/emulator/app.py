@@ -13,9 +13,12 @@ Process lifetime (Android 14, "Processes and app lifecycle"): the real activity 
 low-memory kill (control op ``kill_app``, logged as lmkd does). A second ``am start``
 without ``-S`` while a run is going brings its task to the front and delivers nothing.
 
-Speed: the runner's process group is duty-cycled with SIGSTOP/SIGCONT so that it gets
-1/factor of the time, factor = fault ``slow_factor`` x state ``background_slowdown`` while
-the screen is off or locked. Thermal headroom follows PowerManager.getThermalHeadroom:
+Speed: the app's work takes ``factor`` times longer, factor = fault ``slow_factor`` x state
+``background_slowdown`` while the screen is off or locked. The runner reads it from the
+state file named by $HARNESS_DEVICE_STATE_FILE (with the screen/interactivity state) and
+waits (factor - 1) x each interpreter call's duration inside that call's timed region
+(harness/hostrun.py ``_Stretched``), so wall_ms, prefill_ms and decode_ms grow as a real
+slowdown's would. Thermal headroom follows PowerManager.getThermalHeadroom:
 NaN (null in the result) when asked again within 500 ms of the last answered call.
 """
 from __future__ import annotations
@@ -40,8 +43,6 @@ HOSTRUN_MODULE = "harness.hostrun"
 APP_USER = "u0_a234"
 # PowerManager.MINIMUM_HEADROOM_TIME_MILLIS (AOSP core/java/android/os/PowerManager.java).
 HEADROOM_MIN_INTERVAL_S = 0.5
-# Duty cycle of a slowed runner: it runs DUTY_RUN_S, then stops for as long as the factor needs.
-DUTY_RUN_S = 0.01
 # Modelled launch times for `am start -W` (the emulated activity itself starts at once).
 LAUNCH_S = {"COLD": 0.15, "WARM": 0.08, "HOT": 0.03}
 STATE_FILE_ENV = "HARNESS_DEVICE_STATE_FILE"
@@ -300,8 +301,6 @@ class AppManager:
                 return None, f"cannot start the host runner: {e}"
             if run.stopped.is_set():
                 _kill(run.runner)
-            throttle = threading.Thread(target=self._duty_cycle, args=(run,), name="app-throttle", daemon=True)
-            throttle.start()
             seen_progress = False
             # The app reads thermal state before and after each generation (Session.runPhase).
             pairs = []
@@ -320,7 +319,6 @@ class AppManager:
                     seen_progress = True
                     self._first_progress(run)
             code = run.runner.wait()
-            throttle.join(timeout=2)
         if run.stopped.is_set():
             return None, None
         if not tmp_result.is_file():
@@ -334,35 +332,6 @@ class AppManager:
             (g["thermal_status_before"], g["battery_temp_c_before"], g["thermal_headroom_before"]) = b
             (g["thermal_status_after"], g["battery_temp_c_after"], g["thermal_headroom_after"]) = a
         return doc, None
-
-    def _duty_cycle(self, run: AppRun) -> None:
-        """Give the runner 1/factor of the time with SIGSTOP/SIGCONT of its process group."""
-        proc = run.runner
-        ran = stopped = 0.0
-        while proc.poll() is None and not run.stopped.is_set():
-            factor = self.slow_factor()
-            t0 = time.monotonic()
-            time.sleep(DUTY_RUN_S)
-            if factor <= 1.0:
-                ran = stopped = 0.0
-                continue
-            ran += time.monotonic() - t0
-            need = ran * (factor - 1.0) - stopped
-            if need <= 0:
-                continue
-            try:
-                os.killpg(proc.pid, signal.SIGSTOP)
-            except OSError:
-                return
-            t1 = time.monotonic()
-            try:
-                time.sleep(need)
-            finally:
-                try:
-                    os.killpg(proc.pid, signal.SIGCONT)
-                except OSError:
-                    pass
-            stopped += time.monotonic() - t1
 
     def _first_progress(self, run: AppRun) -> None:
         faults = self.device.faults
