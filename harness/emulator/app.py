@@ -239,7 +239,8 @@ class AppManager:
         status = doc.get("status", "error") if isinstance(doc, dict) else "error"
         if status != "ok" and doc.get("error"):
             self._log(run, f"HARNESS_ERROR run_id={run_id} {doc['error']}", level="E")
-        self._log(run, contract.done_line(run_id, status if status in ("ok", "error") else "error"))
+        if not self.device.faults.take("lose_done_line"):
+            self._log(run, contract.done_line(run_id, status if status in ("ok", "error") else "error"))
 
     def _state_snapshot(self, run: AppRun) -> tuple:
         """(thermal status, battery °C, headroom) read as the app does around a generation."""

@@ -31,6 +31,9 @@ class Faults:
     drop_during_benchmark: bool = False
     # The app dies (FATAL EXCEPTION, no result) after its first progress line.
     app_crash: bool = False
+    # The app's next HARNESS_DONE line never reaches logcat (the ring rotated, logd dropped it);
+    # the result file is still written. One-shot.
+    lose_done_line: bool = False
     # ``logcat`` without ``-d`` prints its buffer and exits instead of following the log
     # (as when logd drops a reader that falls behind). Stays armed.
     logcat_no_follow: bool = False

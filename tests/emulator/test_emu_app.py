@@ -326,3 +326,24 @@ def test_hostrun_stretches_interpreter_calls_by_the_state_files_factor(tmp_path,
 
     base, slowed = timed(1.0), timed(1.2)
     assert 1.15 <= slowed / base <= 1.3, (base, slowed)
+
+
+@pytest.mark.emulator(hostrun_cmd=FAKE_RUNNER, faults={"lose_done_line": True})
+def test_host_notices_a_finished_run_without_its_done_line(emulated_device):
+    """The process stays cached after the run, so the host must see the result file itself."""
+    from harness import app as host_app
+    from harness.adb import Adb, AdbServer
+
+    d = emulated_device
+    adb = Adb(AdbServer(port=d.adb_port), d.serial)
+    model = b"m"
+    sha = hashlib.sha256(model).hexdigest()
+    model_path = contract.model_device_path(contract.DEFAULT_WORK_DIR, sha)
+    d.device.sync.push(model, model_path)
+    spec = _spec("lost", model_path, sha, measured=2)
+    t0 = time.monotonic()
+    result = host_app.run_block(adb, contract.DEFAULT_WORK_DIR, spec, lambda _line: None)
+    assert result["status"] == "ok" and len(result["generations"]) == 3
+    assert time.monotonic() - t0 < 15
+    assert contract.find_done(d.shell("logcat -d -s HarnessBench").stdout.decode(), "lost") is None
+    assert d.shell(f"pidof {contract.APP_PACKAGE}").returncode == 0
