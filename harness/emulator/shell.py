@@ -123,14 +123,31 @@ class Shell:
 
     # -- entry points ------------------------------------------------------------------------
     def run(self, script: str) -> int:
-        """Run ``script``; returns the exit status. Never raises for user mistakes."""
+        """Run ``script``; returns the exit status. Never raises for user mistakes.
+
+        As mksh reads a script: one complete command (it may span lines) is parsed, then run,
+        then the next; a syntax error stops there (exit 1) after the earlier lines ran."""
         try:
-            program = shparse.parse(script)
-        except ShellSyntaxError as e:
-            self.io.err(f"{SH}: {e}\n".encode())
-            return EXIT_SYNTAX
-        try:
-            self.exec_list(program, self.io)
+            pending = ""
+            for line in script.split("\n"):
+                pending += line + "\n"
+                try:
+                    program = shparse.parse(pending)
+                except ShellSyntaxError as e:
+                    if _incomplete(e):
+                        continue
+                    self.io.err(f"{SH}: {e}\n".encode())
+                    self.status = EXIT_SYNTAX
+                    return EXIT_SYNTAX
+                pending = ""
+                self.exec_list(program, self.io)
+            if pending.strip():
+                try:
+                    shparse.parse(pending)
+                except ShellSyntaxError as e:
+                    self.io.err(f"{SH}: {e}\n".encode())
+                    self.status = EXIT_SYNTAX
+                    return EXIT_SYNTAX
         except ShellExit as e:
             self.status = e.status
         except _Jump as j:
@@ -454,6 +471,12 @@ class Shell:
     def ctx(self, argv: list[str], io: IO, env: dict | None = None) -> Ctx:
         return Ctx(self.device, argv, io.out, io.err, io.stdin, cwd=self.cwd, conn_stream=self.stream,
                    env=env if env is not None else self.vars, shell=self)
+
+
+def _incomplete(e: ShellSyntaxError) -> bool:
+    """The text so far ends inside a command: read the next line before judging."""
+    msg = str(e)
+    return msg.endswith("unexpected EOF") or "unmatched" in msg or "unterminated" in msg
 
 
 class _RedirError(Exception):
