@@ -29,6 +29,8 @@ def battery_command(ctx: Ctx, args: list[str]) -> int:
     """``dumpsys battery set|unplug|reset`` / ``cmd battery ...`` (BatteryService.Shell)."""
     dev = ctx.device
     st = dev.state
+    if not getattr(dev, "battery_frozen", False):
+        dev.real_charging = st.charging          # what `reset` goes back to
     if args[:1] == ["unplug"]:
         dev.battery_frozen = True
         st.charging = False

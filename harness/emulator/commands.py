@@ -507,6 +507,18 @@ def cmd_df(ctx: Ctx) -> int:
             chosen.append("/storage/emulated" if p.startswith("/sdcard") else "/data")
     else:
         chosen = list(mounts)
+    if "h" in flags:        # toybox df -h: Size Used Avail, human readable (1024-based)
+        def human(kb: int) -> str:
+            value, unit = float(kb), "K"
+            for unit in "KMGT":
+                if value < 1024 or unit == "T":
+                    break
+                value /= 1024
+            return f"{value:.1f}{unit}" if value < 10 and unit != "K" else f"{value:.0f}{unit}"
+        ctx.out("Filesystem        Size  Used Avail Use% Mounted on\n")
+        for mnt in dict.fromkeys(chosen):
+            ctx.out(f"{mounts[mnt]:<16} {human(total_kb):>5} {human(used_kb):>5} {human(avail_kb):>5} {pct:>4} {mnt}\n")
+        return 0
     ctx.out("Filesystem       1K-blocks     Used Available Use% Mounted on\n")
     for mnt in dict.fromkeys(chosen):
         ctx.out(f"{mounts[mnt]:<16} {total_kb:>9} {used_kb:>8} {avail_kb:>9} {pct:>4} {mnt}\n")

@@ -89,6 +89,11 @@ def test_benchmark_run_writes_result_and_the_process_stays_cached(emulated_devic
     # finishAndRemoveTask() leaves the process cached: pidof still answers, until force-stop.
     time.sleep(0.3)
     assert d.shell(f"pidof {contract.APP_PACKAGE}").stdout.strip() == pid != b""
+    assert f"** MEMINFO in pid {pid.decode()} [{contract.APP_PACKAGE}] **" in \
+        d.shell(f"dumpsys meminfo {contract.APP_PACKAGE}").stdout.decode()
+    status = d.shell(f"cat /proc/{pid.decode()}/status").stdout.decode()
+    assert re.search(r"^VmRSS:\s+\d+ kB$", status, re.M) and re.search(r"^VmHWM:\s+\d+ kB$", status, re.M)
+    assert any(ln.split()[-1] == contract.APP_PACKAGE for ln in d.shell("ps -A").stdout.decode().splitlines())
     assert d.shell(f"am force-stop {contract.APP_PACKAGE}").returncode == 0
     assert d.shell(f"pidof {contract.APP_PACKAGE}").returncode == 1
 

@@ -137,6 +137,9 @@ def test_processes_proc_and_screen_size(shared_device):
     assert sh("wm size; wm density").stdout == b"Physical size: 1080x2400\nPhysical density: 420\n"
     assert sh("uname -r").stdout.startswith(b"5.10.")
     assert sh("getprop ro.product.cpu.abilist; getprop ro.product.cpu.abilist32").stdout == b"arm64-v8a\n\n"
+    assert sh("grep MemTotal /proc/meminfo").stdout.startswith(b"MemTotal:")
+    assert sh("df -h /data/local/tmp").stdout.split(b"\n")[0].split() == [b"Filesystem", b"Size", b"Used", b"Avail",
+                                                                          b"Use%", b"Mounted", b"on"]
 
 
 def test_logcat_formats_buffers_and_filters(shared_device):
@@ -175,3 +178,20 @@ def test_thermalservice_override_and_screen_controls(shared_device):
     assert sh("svc power stayon usb; settings get global stay_on_while_plugged_in").stdout == b"2\n"
     assert sh("settings put global stay_on_while_plugged_in 0; settings get global stay_on_while_plugged_in"
               ).stdout == b"0\n"
+
+
+def test_an_emulator_bug_is_a_message_and_exit_255(tmp_path, monkeypatch):
+    """In-process: a command that raises gives stderr text and status 255, never a silent 0."""
+    from harness.emulator import commands
+    from harness.emulator.device import Device
+    from harness.emulator.shell import Shell
+
+    def broken(ctx):
+        raise TypeError("unsupported operand type(s) for |: 'set' and 'dict'")
+
+    monkeypatch.setitem(commands.COMMANDS, "broken", broken)
+    device = Device(tmp_path / "dev", "t")
+    out, err = [], []
+    status = Shell(device, out.append, err.append).run("broken; echo after $?")
+    assert status == 0 and b"".join(out) == b"after 255\n"
+    assert b"broken: the emulated phone failed: TypeError" in b"".join(err)
