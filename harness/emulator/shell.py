@@ -19,7 +19,7 @@ from typing import Callable
 
 from harness.emulator import shparse
 from harness.emulator.shexpand import ExpansionError, Expander, pattern_match
-from harness.emulator.shio import Capture, FileSink, InStream, Pipe, PipeClosed, Stdin, null_sink
+from harness.emulator.shio import IO, Capture, Ctx, FileSink, InStream, Pipe, PipeClosed, Stdin, null_sink  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -48,55 +48,6 @@ class ShellExit(Exception):
 class _Jump(Exception):
     def __init__(self, kind: str, n: int):
         self.kind, self.n = kind, n
-
-
-@dataclasses.dataclass
-class IO:
-    stdin: InStream
-    out: Callable[[bytes], None]
-    err: Callable[[bytes], None]
-
-
-@dataclasses.dataclass
-class Ctx:
-    """What a command sees: its argv, its output sinks, its stdin, the device."""
-
-    device: object
-    argv: list[str]
-    out_sink: Callable[[bytes], None]
-    err_sink: Callable[[bytes], None]
-    stdin: InStream
-    cwd: str = "/"
-    conn_stream: object = None
-    env: dict = dataclasses.field(default_factory=dict)
-    shell: object = None
-
-    def out(self, text: str | bytes) -> None:
-        self.out_sink(text if isinstance(text, (bytes, bytearray)) else text.encode("utf-8", "surrogateescape"))
-
-    def err(self, text: str | bytes) -> None:
-        self.err_sink(text if isinstance(text, (bytes, bytearray)) else text.encode("utf-8", "surrogateescape"))
-
-    def path(self, p: str) -> str:
-        return self.device.fs.normalize(p, self.cwd)
-
-    def cancelled(self) -> bool:
-        """The host hung up (the command should end, as SIGHUP ends it on a phone)."""
-        s = self.conn_stream
-        return s is not None and s.peer_gone
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep up to ``seconds``; False if the host hung up meanwhile."""
-        import time
-
-        end = time.monotonic() + seconds
-        while True:
-            left = end - time.monotonic()
-            if self.cancelled():
-                return False
-            if left <= 0:
-                return True
-            time.sleep(min(left, 0.1))
 
 
 class Shell:
