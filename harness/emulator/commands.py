@@ -262,6 +262,10 @@ def cmd_rm(ctx: Ctx) -> int:
                 status = 1
             continue
         if not ctx.device.fs.writable(dev) or dev in ("/data/local/tmp", "/sdcard"):
+            if recursive and dev in ("/data/local/tmp", "/sdcard") and os.path.isdir(host):
+                for child in os.listdir(host):    # toybox empties it, then cannot unlink the root
+                    path = os.path.join(host, child)
+                    shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
             ctx.err(f"rm: {op}: Permission denied\n")
             status = 1
             continue
