@@ -134,11 +134,9 @@ class AdbServer:
                               env=self.env, input=input, stdin=None if input is not None else subprocess.DEVNULL)
 
 
-@pytest.fixture
-def adb_server(tmp_path) -> AdbServer:
+def _adb_server(home: Path):
     if shutil.which("adb") is None:
         pytest.skip("the adb binary is not installed (apt-get install adb)")
-    home = tmp_path / "adb-home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items()
            if k not in ("ADB_SERVER_SOCKET", "ANDROID_SERIAL", "ANDROID_ADB_SERVER_PORT")}
@@ -156,6 +154,16 @@ def adb_server(tmp_path) -> AdbServer:
         deadline = time.monotonic() + 5
         while _port_open(server.port) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+@pytest.fixture
+def adb_server(tmp_path) -> AdbServer:
+    yield from _adb_server(tmp_path / "adb-home")
+
+
+@pytest.fixture(scope="module")
+def module_adb_server(tmp_path_factory) -> AdbServer:
+    yield from _adb_server(tmp_path_factory.mktemp("adb") / "adb-home")
 
 
 @dataclasses.dataclass
@@ -219,15 +227,11 @@ class EmulatedDevice:
         raise AssertionError(f"{self.serial} not back online after {timeout} s (last state: {last!r})")
 
 
-@pytest.fixture
-def emulated_device(request, tmp_path, adb_server) -> EmulatedDevice:
+def _emulated_device(state_root: Path, adb_server: AdbServer, options: dict):
     import adbutils
 
     from harness.emulator import start_emulator, stop_emulator
 
-    marker = request.node.get_closest_marker("emulator")
-    options = dict(marker.kwargs) if marker else {}
-    state_root = tmp_path / "emulators"
     handle = start_emulator("dut", state_root=state_root, adb_port=adb_server.port, env=adb_server.env,
                             **options)
     try:
@@ -240,3 +244,30 @@ def emulated_device(request, tmp_path, adb_server) -> EmulatedDevice:
             stop_emulator("dut", state_root=state_root, env=adb_server.env)
         except Exception:
             pass
+
+
+@pytest.fixture
+def emulated_device(request, tmp_path, adb_server) -> EmulatedDevice:
+    marker = request.node.get_closest_marker("emulator")
+    options = dict(marker.kwargs) if marker else {}
+    yield from _emulated_device(tmp_path / "emulators", adb_server, options)
+
+
+@pytest.fixture(scope="module")
+def _module_device(tmp_path_factory, module_adb_server) -> EmulatedDevice:
+    yield from _emulated_device(tmp_path_factory.mktemp("emulators"), module_adb_server, {})
+
+
+# The state a shared device is put back to before each test that uses it.
+SHARED_DEVICE_RESET = {"battery_level": 85, "battery_temp_tenths_c": 290, "charging": True, "thermal_status": 0,
+                       "thermal_cool_every_queries": 0, "thermal_headroom": None, "quota_bytes": None,
+                       "screen": "on", "locked": False, "secure_lock": False}
+
+
+@pytest.fixture
+def shared_device(_module_device) -> EmulatedDevice:
+    """One emulated device (and adb server) for a whole test module: for tests that only read
+    or that clean up after themselves. Faults and state are reset before each test."""
+    _module_device.clear_faults()
+    _module_device.set_state(**SHARED_DEVICE_RESET)
+    return _module_device

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -37,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="installed benchmark app version, or 'none' for not installed")
         sp.add_argument("--app-version-name", default=contract.APP_VERSION_NAME)
         sp.add_argument("--hostrun-cmd", type=_json_arg, help="argv prefix of the host runner (JSON list)")
+        sp.add_argument("--screen", choices=("on", "off"), help="screen state at start (state knob 'screen')")
+        sp.add_argument("--locked", action="store_true", default=None, help="keyguard showing at start")
+        sp.add_argument("--secure-lock", action="store_true", default=None,
+                        help="the keyguard has a PIN: wm dismiss-keyguard does not unlock")
+        sp.add_argument("--slow-factor", type=float, help="fault knob slow_factor (>= 1): the app's work takes "
+                                                          "this many times longer")
+        sp.add_argument("--thermal-status", type=int, help="state knob thermal_status (0-6)")
+        sp.add_argument("--thermal-headroom", type=float, help="state knob thermal_headroom (>= 0)")
 
     start = sub.add_parser("start", help="start a device in the background and adb-connect it")
     common(start)
@@ -68,15 +77,32 @@ def _version_code(text: str) -> int | None:
         raise UserError(f"--app-version-code must be an integer or 'none', got {text!r}") from None
 
 
+def _merged(args) -> tuple[dict | None, dict | None]:
+    """--faults/--state JSON plus the convenience options, as one faults and one state dict."""
+    faults = dict(args.faults or {})
+    state = dict(args.state or {})
+    if args.slow_factor is not None:
+        faults["slow_factor"] = args.slow_factor
+    for key in ("screen", "locked", "secure_lock", "thermal_status", "thermal_headroom"):
+        value = getattr(args, key)
+        if value is not None:
+            state[key] = value
+    return faults or None, state or None
+
+
 def serve(args) -> int:
     from harness.emulator.device import Device
     from harness.emulator.server import EmulatorServer
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # adbd runs every command with umask(0) (packages/modules/adb/daemon/main.cpp adbd_main):
+    # new directories are 0777 and files made with > or touch 0666, as on a phone.
+    os.umask(0)
+    faults, state = _merged(args)
     device = Device(args.state_dir, args.name, args.profile, app_version_code=_version_code(args.app_version_code),
                     app_version_name=args.app_version_name, hostrun_cmd=args.hostrun_cmd,
-                    faults=args.faults, state=args.state)
+                    faults=faults, state=state)
     server = EmulatorServer(device, port=args.port, adb_port=args.adb_port)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
@@ -95,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve(args)
         if args.command == "start":
+            faults, state = _merged(args)
             h = manage.start_emulator(args.name, profile=args.profile, port=args.port, adb_port=args.adb_port,
-                                      connect=not args.no_connect, faults=args.faults, state=args.state,
+                                      connect=not args.no_connect, faults=faults, state=state,
                                       app_version_code=_version_code(args.app_version_code),
                                       app_version_name=args.app_version_name, hostrun_cmd=args.hostrun_cmd)
             print(h.serial)

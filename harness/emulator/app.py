@@ -1,20 +1,29 @@
-"""The emulated benchmark app (docs/app-contract.md section 3).
+"""The emulated benchmark app (docs/app-contract.md section 3) and its process.
 
 ``am start -n dev.harness.benchmark/.BenchmarkActivity --es spec_path P --es run_id R``
-starts a run in the background, as the real app's worker thread does: log
-HARNESS_START, read and validate the spec from the device file system, run the host
-reference runner (``python -m harness.devices.host.reference_app``) as a subprocess on the pushed model,
-relay its progress lines into logcat under ``HarnessBench``, move its result to the
-app's results directory via ``<run_id>.json.tmp`` + rename, log HARNESS_DONE.
+starts a run as the real app's worker thread does: log HARNESS_START, read and validate
+the spec as the app's uid may read it, run the host reference runner (``python -m
+harness.devices.host.reference_app``) as a subprocess on the pushed model, relay its progress lines into
+logcat under ``HarnessBench``, move its result to the app's results directory via
+``<run_id>.json.tmp`` + rename, log HARNESS_DONE.
 
-Faults: ``app_crash`` kills the run after its first progress line with Android's
-``FATAL EXCEPTION`` lines and no result; ``drop_during_benchmark`` drops the ADB link
-at the same moment while the run goes on.
+Process lifetime (Android 14, "Processes and app lifecycle"): the real activity only calls
+``finishAndRemoveTask()``, so the app's process stays (cached) after HARNESS_DONE. Here too:
+``pidof`` answers until ``am force-stop``, ``am start -S``, a new install, or a modelled
+low-memory kill (control op ``kill_app``, logged as lmkd does). A second ``am start``
+without ``-S`` while a run is going brings its task to the front and delivers nothing.
+
+Speed: the app's work takes ``factor`` times longer, factor = fault ``slow_factor`` x state
+``background_slowdown`` while the screen is off or locked. The runner reads it from the
+state file named by $HARNESS_DEVICE_STATE_FILE (with the screen/interactivity state) and
+waits (factor - 1) x each interpreter call's duration inside that call's timed region
+(harness/devices/host/reference_app.py ``_Stretched``), so wall_ms, prefill_ms and decode_ms grow as a real
+slowdown's would. Thermal headroom follows PowerManager.getThermalHeadroom:
+NaN (null in the result) when asked again within 500 ms of the last answered call.
 """
 from __future__ import annotations
 
 import datetime
-import itertools
 import json
 import logging
 import os
@@ -22,6 +31,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from harness import contract
@@ -30,7 +40,12 @@ log = logging.getLogger(__name__)
 
 RUNTIME = "emulated-app/host-tensorflow-interpreter"
 HOSTRUN_MODULE = "harness.devices.host.reference_app"
-FIRST_APP_PID = 12001
+APP_USER = "u0_a234"
+# PowerManager.MINIMUM_HEADROOM_TIME_MILLIS (AOSP core/java/android/os/PowerManager.java).
+HEADROOM_MIN_INTERVAL_S = 0.5
+# Modelled launch times for `am start -W` (the emulated activity itself starts at once).
+LAUNCH_S = {"COLD": 0.15, "WARM": 0.08, "HOT": 0.03}
+STATE_FILE_ENV = "HARNESS_DEVICE_STATE_FILE"
 # Where the harness package lives, so the runner subprocess can import it.
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -39,70 +54,123 @@ def _now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
-class AppRun:
-    """One launch of the activity: a worker thread and, while it works, the runner process."""
+class AppProcess:
+    """The app's Linux process as ``ps``/``pidof``/``/proc/<pid>/status`` see it."""
 
-    def __init__(self, pid: int, package: str, run_id: str | None, spec_path: str | None):
+    def __init__(self, pid: int, package: str):
         self.pid = pid
+        self.name = package
         self.package = package
+        self.user = APP_USER
+        self.ppid = 690
+        self.started = time.time()
+        self.rss_kb = 98_000
+        self.hwm_kb = 98_000
+        self.run: AppRun | None = None          # the activity's run while it works
+        self.last_headroom_ok = -1e9            # PowerManager.mLastHeadroomUpdate
+
+
+class AppRun:
+    def __init__(self, proc: AppProcess, run_id: str | None, spec_path: str | None):
+        self.proc = proc
         self.run_id = run_id
         self.spec_path = spec_path
-        self.proc: subprocess.Popen | None = None
+        self.runner: subprocess.Popen | None = None
         self.stopped = threading.Event()
+        self.done = threading.Event()
         self.thread: threading.Thread | None = None
 
 
 class AppManager:
-    """Starts, tracks and kills emulated app runs on one device."""
+    """Starts, tracks and kills the emulated app's process and runs on one device."""
 
     def __init__(self, device):
         self.device = device
-        self._runs: dict[int, AppRun] = {}
-        self._lock = threading.Lock()
-        self._pids = itertools.count(FIRST_APP_PID)
+        self._lock = threading.RLock()
+        self.procs: dict[str, AppProcess] = {}
 
     # -- activity manager entry points -------------------------------------------------------
-    def start(self, component: str, extras: dict[str, str], stop_first: bool) -> str | None:
-        """Launch ``component``; returns None, or the class name Android would call missing."""
+    def start(self, component: str, extras: dict[str, str]) -> dict:
+        """Launch ``component``. Returns {"result": "ok"|"class_not_found"|"task_to_front",
+        "launch_state": COLD|WARM|HOT, "who": "pkg/.Act"}."""
         pkg, _, activity = component.partition("/")
         full = pkg + activity if activity.startswith(".") else activity
         if pkg not in self.device.packages or full != contract.APP_PACKAGE + contract.APP_ACTIVITY:
-            return f"{pkg}/{full}"
-        # The real activity is singleTop and the host always passes -S; a second launch
-        # replaces the first either way, so two runs never compete for the CPU.
-        self.force_stop(pkg, quiet=not stop_first)
-        run = AppRun(next(self._pids), pkg, extras.get(contract.EXTRA_RUN_ID), extras.get(contract.EXTRA_SPEC_PATH))
+            return {"result": "class_not_found", "class": f"{pkg}/{full}"}
         with self._lock:
-            self._runs[run.pid] = run
-        self.device.logcat.log("ActivityManager", f"Start proc {run.pid}:{pkg}/u0a234 for top-activity "
-                               f"{{{component}}}", pid=600)
-        run.thread = threading.Thread(target=self._work, args=(run,), name=f"app-{run.pid}", daemon=True)
+            proc = self.procs.get(pkg)
+            if proc is not None and proc.run is not None and not proc.run.done.is_set():
+                return {"result": "task_to_front", "launch_state": "HOT"}
+            state = "WARM" if proc is not None else "COLD"
+            if proc is None:
+                proc = AppProcess(self.device.alloc_pid(pkg, APP_USER, 690), pkg)
+                self.device.free_pid(proc.pid)       # listed through self.procs, not as a shell process
+                self.procs[pkg] = proc
+                self.device.logcat.log("ActivityManager", f"Start proc {proc.pid}:{pkg}/u0a234 for top-activity "
+                                       f"{{{component}}}", pid=600)
+            run = AppRun(proc, extras.get(contract.EXTRA_RUN_ID), extras.get(contract.EXTRA_SPEC_PATH))
+            proc.run = run
+        run.thread = threading.Thread(target=self._work, args=(run,), name=f"app-{proc.pid}", daemon=True)
         run.thread.start()
-        return None
+        return {"result": "ok", "launch_state": state}
 
     def force_stop(self, package: str, quiet: bool = False) -> None:
+        proc = self._remove(package)
+        if proc is not None and not quiet:
+            self.device.logcat.log("ActivityManager", f"Force stopping {package} appid=10234 user=0: from pid "
+                                   f"{self.device._next_pid}", pid=600)
+
+    def kill(self, package: str, reason: str = "lmk") -> bool:
+        """A low-memory kill: lmkd's line and ActivityManager's "has died"; no result, no done line."""
+        proc = self._remove(package)
+        if proc is None:
+            return False
+        self.device.logcat.log("lowmemorykiller", f"Kill '{package}' ({proc.pid}), uid 10234, oom_score_adj 905 to "
+                               f"free {proc.rss_kb}kB rss, 0kB swap; reason: low watermark is breached", pid=561,
+                               buffer="main")
+        self.device.logcat.log("ActivityManager", f"Process {package} (pid {proc.pid}) has died: cch+5 CEM ", pid=600)
+        return True
+
+    def _remove(self, package: str) -> AppProcess | None:
         with self._lock:
-            runs = [r for r in self._runs.values() if r.package == package]
-        for run in runs:
-            run.stopped.set()
-            _kill(run.proc)
-            with self._lock:
-                self._runs.pop(run.pid, None)
-            if not quiet:
-                self.device.logcat.log("ActivityManager", f"Force stopping {package} appid=10234 user=0: "
-                                       "from pid 4242", pid=600)
+            proc = self.procs.pop(package, None)
+        if proc is not None and proc.run is not None:
+            proc.run.stopped.set()
+            _kill(proc.run.runner)
+        return proc
 
     def running_pids(self, package: str | None = None) -> list[int]:
         with self._lock:
-            return sorted(r.pid for r in self._runs.values() if package in (None, r.package))
+            return sorted(p.pid for p in self.procs.values() if package in (None, p.package))
+
+    def process(self, pid: int) -> AppProcess | None:
+        with self._lock:
+            return next((p for p in self.procs.values() if p.pid == pid), None)
+
+    def memory_kb(self, pid: int) -> tuple[int, int]:
+        proc = self.process(pid)
+        if proc is None:
+            return 0, 0
+        runner = proc.run.runner if proc.run else None
+        if runner is not None and runner.poll() is None:
+            rss, hwm = _host_status_kb(runner.pid)
+            if rss:
+                proc.rss_kb, proc.hwm_kb = rss, max(hwm, proc.hwm_kb)
+        return proc.rss_kb, proc.hwm_kb
 
     def stop_all(self) -> None:
-        for pkg in {r.package for r in list(self._runs.values())}:
+        for pkg in list(self.procs):
             self.force_stop(pkg, quiet=True)
+
+    def state_changed(self) -> None:
+        """The device state changed (screen, thermal): rewrite the state file runners read."""
+        for proc in list(self.procs.values()):
+            if proc.run is not None:
+                self._write_state_file(proc.run)
 
     # -- the worker -------------------------------------------------------------------------
     def _log(self, run: AppRun, message: str, level: str = "I", tag: str = contract.LOG_TAG) -> None:
-        self.device.logcat.log(tag, message, level=level, pid=run.pid, tid=run.pid + 17)
+        self.device.logcat.log(tag, message, level=level, pid=run.proc.pid, tid=run.proc.pid + 17)
 
     def _work(self, run: AppRun) -> None:
         try:
@@ -110,13 +178,33 @@ class AppManager:
         except Exception:
             log.exception("emulated app run failed")
         finally:
-            with self._lock:
-                self._runs.pop(run.pid, None)
+            run.done.set()
+
+    def _read_spec(self, run: AppRun) -> dict:
+        """Read the spec as the app's uid would (BenchmarkSession.run's messages)."""
+        from harness.emulator.device import fs_error  # noqa: F401  (same errno texts)
+
+        fs = self.device.fs
+        path = run.spec_path or ""
+        if not path:
+            raise contract.ContractError(f"missing extra {contract.EXTRA_SPEC_PATH}")
+        dev = fs.normalize(path)
+        host = fs.host(dev)
+        if not fs.traversable(dev, "app") or not host.is_file():
+            raise contract.ContractError(f"spec file not found: {path}")
+        if not fs.allowed(dev, "app", "r"):
+            raise contract.ContractError(f"cannot read spec file {path}: {path}: open failed: EACCES "
+                                         "(Permission denied)")
+        try:
+            return json.loads(host.read_text("utf-8"))
+        except (OSError, ValueError) as e:
+            raise contract.ContractError(f"cannot parse spec file {path}: {e}") from None
 
     def _work_inner(self, run: AppRun) -> None:
         run_id = run.run_id
         if not run_id or not contract.RUN_ID_RE.match(run_id):
-            self._log(run, f"missing or invalid run_id extra: {run_id!r}; nothing to do", level="E")
+            self._log(run, f"HARNESS_ERROR missing or invalid extra {contract.EXTRA_RUN_ID}; expected "
+                      f"{contract.RUN_ID_RE.pattern}", level="E")
             return
         self._log(run, contract.start_line(run_id))
         started = _now_iso()
@@ -125,23 +213,22 @@ class AppManager:
         work.mkdir(parents=True, exist_ok=True)
         tmp_result = work / "result.json"
         tmp_result.unlink(missing_ok=True)
-        doc = None
-        error = None
-        model_path = ""
+        fs.host(contract.result_device_path(run_id)).unlink(missing_ok=True)
+        doc, error, model_path = None, None, ""
         try:
-            spec_host = fs.host(run.spec_path or "")
-            try:
-                spec = json.loads(spec_host.read_text("utf-8"))
-            except (OSError, ValueError) as e:
-                raise contract.ContractError(f"cannot read spec {run.spec_path}: {e}") from None
+            spec = self._read_spec(run)
             model_path = str(spec.get("model_path", "")) if isinstance(spec, dict) else ""
             contract.validate_spec(spec)
             if spec["run_id"] != run_id:
-                raise contract.ContractError(f"spec run_id {spec['run_id']!r} differs from extra {run_id!r}")
-            model_host = fs.host(spec["model_path"])
-            if not model_host.is_file():
-                raise contract.ContractError(f"model not found on device: {spec['model_path']}")
-            doc, error = self._run_host_runner(run, spec_host, model_host, tmp_result, work)
+                raise contract.ContractError(f"spec run_id {spec['run_id']} differs from the launch extra run_id "
+                                             f"{run_id}")
+            mdev = fs.normalize(spec["model_path"])
+            if not fs.traversable(mdev, "app") or not fs.host(mdev).is_file():
+                raise contract.ContractError(f"model not found: {spec['model_path']}")
+            if not fs.allowed(mdev, "app", "r"):
+                raise contract.ContractError(f"model not readable by the app: {spec['model_path']}")
+            doc, error = self._run_host_runner(run, fs.host(fs.normalize(run.spec_path)), fs.host(mdev),
+                                               tmp_result, work)
         except contract.ContractError as e:
             error = str(e)
         if run.stopped.is_set():
@@ -150,46 +237,89 @@ class AppManager:
             doc = self._error_result(run_id, error or "unknown failure", model_path, started)
         self._publish(run_id, doc)
         status = doc.get("status", "error") if isinstance(doc, dict) else "error"
-        self._log(run, contract.done_line(run_id, status if status in ("ok", "error") else "error"))
+        if status != "ok" and doc.get("error"):
+            self._log(run, f"HARNESS_ERROR run_id={run_id} {doc['error']}", level="E")
+        if not self.device.faults.take("lose_done_line"):
+            self._log(run, contract.done_line(run_id, status if status in ("ok", "error") else "error"))
+
+    def _state_snapshot(self, run: AppRun) -> tuple:
+        """(thermal status, battery °C, headroom) read as the app does around a generation."""
+        st = self.device.state
+        return self.device.current_thermal_status(), st.battery_temp_tenths_c / 10, self._headroom(run.proc)
+
+    def _headroom(self, proc: AppProcess) -> float | None:
+        now = time.monotonic()
+        if now - proc.last_headroom_ok < HEADROOM_MIN_INTERVAL_S:
+            return None      # NaN: asked again within MINIMUM_HEADROOM_TIME_MILLIS
+        value = self.device.state.thermal_headroom
+        if value is not None:
+            proc.last_headroom_ok = now
+        return value
+
+    def slow_factor(self) -> float:
+        """How many times longer the app's work takes now."""
+        f = float(self.device.faults.faults.slow_factor or 1.0)
+        if not self.device.state.interactive:
+            f *= float(self.device.state.background_slowdown)
+        return max(1.0, f)
+
+    def _write_state_file(self, run: AppRun) -> None:
+        path = getattr(run, "state_file", None)
+        if path is None:
+            return
+        st = self.device.state
+        doc = {"interactive": st.interactive, "screen": st.screen, "locked": st.locked,
+               "thermal_status": self.device.current_thermal_status(), "battery_temp_c": st.battery_temp_tenths_c / 10,
+               "slow_factor": self.slow_factor(), "updated_at": time.time()}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, path)
 
     def _run_host_runner(self, run: AppRun, spec_host: Path, model_host: Path, tmp_result: Path,
                          work: Path) -> tuple[dict | None, str | None]:
         props = self.device.props
-        pkg = self.device.packages[run.package]
+        pkg = self.device.packages[run.proc.package]
         device_json, app_json = work / "device.json", work / "app.json"
         device_json.write_text(json.dumps({"fingerprint": props["ro.build.fingerprint"],
                                            "model": props["ro.product.model"], "emulated": True}))
         app_json.write_text(json.dumps({"package": pkg.name, "version_name": pkg.version_name,
                                         "version_code": pkg.version_code, "runtime": RUNTIME}))
+        run.state_file = work / "device-state.json"
+        self._write_state_file(run)
         argv = list(self.device.hostrun_cmd or [sys.executable, "-m", HOSTRUN_MODULE])
         argv += ["--spec", str(spec_host), "--model", str(model_host), "--result", str(tmp_result),
                  "--device-json", str(device_json), "--app-json", str(app_json)]
         env = dict(os.environ)
         env["PYTHONPATH"] = _PROJECT_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env[STATE_FILE_ENV] = str(run.state_file)
         stderr_path = work / "runner.stderr"
         with open(stderr_path, "wb") as stderr:
             try:
-                run.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                                            env=env, start_new_session=True, text=True, encoding="utf-8",
-                                            errors="replace", bufsize=1)
+                run.runner = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                                              env=env, start_new_session=True, text=True, encoding="utf-8",
+                                              errors="replace", bufsize=1, umask=0o077)
             except OSError as e:
                 return None, f"cannot start the host runner: {e}"
             if run.stopped.is_set():
-                _kill(run.proc)
+                _kill(run.runner)
             seen_progress = False
-            # The device state around each generation (the host runner cannot see it):
-            # snapshot i is before generation i, snapshot i+1 after it.
-            snapshots = [self._thermal_battery()]
-            for line in run.proc.stdout:
+            # The app reads thermal state before and after each generation (Session.runPhase).
+            pairs = []
+            before = self._state_snapshot(run)
+            for line in run.runner.stdout:
                 line = line.strip()
                 if not line.startswith("HARNESS_PROGRESS"):
                     continue
-                snapshots.append(self._thermal_battery())
+                after = self._state_snapshot(run)
+                pairs.append((before, after))
+                before = self._state_snapshot(run)
+                self.memory_kb(run.proc.pid)
+                self._write_state_file(run)
                 self._log(run, line)
                 if not seen_progress:
                     seen_progress = True
                     self._first_progress(run)
-            code = run.proc.wait()
+            code = run.runner.wait()
         if run.stopped.is_set():
             return None, None
         if not tmp_result.is_file():
@@ -199,17 +329,10 @@ class AppManager:
             doc = json.loads(tmp_result.read_text("utf-8"))
         except ValueError as e:
             return None, f"host runner wrote an unreadable result: {e}"
-        for i, g in enumerate(doc.get("generations") or []):
-            if i + 1 < len(snapshots):
-                (g["thermal_status_before"], g["battery_temp_c_before"], g["thermal_headroom_before"]) = snapshots[i]
-                (g["thermal_status_after"], g["battery_temp_c_after"], g["thermal_headroom_after"]) = snapshots[i + 1]
+        for g, (b, a) in zip(doc.get("generations") or [], pairs):
+            (g["thermal_status_before"], g["battery_temp_c_before"], g["thermal_headroom_before"]) = b
+            (g["thermal_status_after"], g["battery_temp_c_after"], g["thermal_headroom_after"]) = a
         return doc, None
-
-    def _thermal_battery(self) -> tuple[int, float, float | None]:
-        """Thermal status, battery temperature (°C) and thermal headroom as the app would read
-        them (no side effects)."""
-        st = self.device.state
-        return st.thermal_status, st.battery_temp_tenths_c / 10, st.thermal_headroom
 
     def _first_progress(self, run: AppRun) -> None:
         faults = self.device.faults
@@ -219,18 +342,20 @@ class AppManager:
             self._crash(run)
 
     def _crash(self, run: AppRun) -> None:
-        """Die like an Android app: FATAL EXCEPTION lines, process gone, no result."""
-        run.stopped.set()
-        _kill(run.proc)
-        for line in ("FATAL EXCEPTION: HarnessWorker",
-                     f"Process: {run.package}, PID: {run.pid}",
-                     "java.lang.IllegalStateException: emulated crash (fault app_crash)",
-                     "\tat dev.harness.benchmark.BenchmarkWorker.run(BenchmarkWorker.kt:88)"):
-            self._log(run, line, level="E", tag="AndroidRuntime")
-        self.device.logcat.log("ActivityManager", f"Process {run.package} (pid {run.pid}) has died: fg  TOP ",
-                               pid=600)
+        """Die like an Android app: FATAL EXCEPTION lines (crash buffer), process gone, no result."""
         with self._lock:
-            self._runs.pop(run.pid, None)
+            if self.procs.get(run.proc.package) is run.proc:
+                self.procs.pop(run.proc.package)
+        run.stopped.set()
+        _kill(run.runner)
+        for line in ("FATAL EXCEPTION: harness-benchmark",
+                     f"Process: {run.proc.package}, PID: {run.proc.pid}",
+                     "java.lang.IllegalStateException: emulated crash (fault app_crash)",
+                     "\tat dev.harness.benchmark.core.BenchmarkSession.run(Session.kt:88)"):
+            self.device.logcat.log("AndroidRuntime", line, level="E", pid=run.proc.pid, tid=run.proc.pid + 17,
+                                   buffer="crash")
+        self.device.logcat.log("ActivityManager", f"Process {run.proc.package} (pid {run.proc.pid}) has died: "
+                               "fg  TOP ", pid=600)
 
     def _publish(self, run_id: str, doc: dict) -> None:
         """Write the result where the host pulls it: tmp file, then rename (atomic)."""
@@ -261,14 +386,29 @@ class AppManager:
         }
 
 
+def _host_status_kb(pid: int) -> tuple[int, int]:
+    rss = hwm = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return rss, hwm
+
+
 def _kill(proc: subprocess.Popen | None) -> None:
-    """Kill the runner's process group. Never raises."""
+    """Kill the runner's process group (stopped or not). Never raises."""
     if proc is None or proc.poll() is not None:
         return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
+    for sig in (signal.SIGKILL, signal.SIGCONT):
+        try:
+            os.killpg(proc.pid, sig)
+        except OSError:
+            pass
     try:
         proc.wait(timeout=5)
     except Exception:

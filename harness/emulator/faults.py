@@ -31,6 +31,9 @@ class Faults:
     drop_during_benchmark: bool = False
     # The app dies (FATAL EXCEPTION, no result) after its first progress line.
     app_crash: bool = False
+    # The app's next HARNESS_DONE line never reaches logcat (the ring rotated, logd dropped it);
+    # the result file is still written. One-shot.
+    lose_done_line: bool = False
     # ``logcat`` without ``-d`` prints its buffer and exits instead of following the log
     # (as when logd drops a reader that falls behind). Stays armed.
     logcat_no_follow: bool = False
@@ -39,6 +42,10 @@ class Faults:
     # A slow link: added latency per packet sent, and a bandwidth cap (both directions).
     latency_ms_per_packet: float = 0.0
     bandwidth_bytes_per_s: float | None = None
+    # The benchmark app's work takes this many times longer (>= 1; 1.2 = a 20 % slowdown):
+    # its runner process is duty-cycled with SIGSTOP/SIGCONT, so the slowdown is measured
+    # inside the app like a real one (issue #15: rehearsing the regression gate).
+    slow_factor: float = 1.0
 
     def update(self, values: dict[str, Any]) -> None:
         """Set knobs from a dict; an unknown knob or a bad value is an error naming it."""
@@ -50,6 +57,9 @@ class Faults:
                 raise UserError(f"fault knob {key!r} needs a number or boolean, got {value!r}")
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
                 raise UserError(f"fault knob {key!r} must not be negative, got {value!r}")
+            if key == "slow_factor" and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                             and value >= 1):
+                raise UserError(f"fault knob 'slow_factor' must be a number >= 1, got {value!r}")
             setattr(self, key, value)
 
     def as_dict(self) -> dict[str, Any]:

@@ -21,7 +21,9 @@ _COMMON = {
     "sys.boot_completed": "1",
     "dev.bootcomplete": "1",
     "init.svc.adbd": "running",
-    "ro.product.cpu.abilist": "arm64-v8a,armeabi-v7a,armeabi",
+    "ro.build.version.security_patch": "2024-08-05",
+    "ro.build.version.codename": "REL",
+    "ro.build.characteristics": "nosdcard",
 }
 
 _PROFILES: dict[str, dict] = {
@@ -40,9 +42,19 @@ _PROFILES: dict[str, dict] = {
             "ro.build.id": "AP2A.240805.005",
             "ro.build.type": "user",
             "ro.product.cpu.abi": "arm64-v8a",
+            # Pixel 7 and 8 are 64-bit only (XDA / Android Authority getprop dumps, Oct 2022).
+            "ro.product.cpu.abilist": "arm64-v8a",
+            "ro.product.cpu.abilist64": "arm64-v8a",
+            "ro.product.cpu.abilist32": "",
+            "ro.board.platform": "gs201",
+            "ro.build.version.incremental": "12025142",
             "ro.soc.manufacturer": "Google",
             "ro.soc.model": "GS201",
         },
+        # source.android.com "Build Pixel kernels": panther uses pantah-kernels/5.10.
+        "kernel": "5.10.198-android13-4-00050-g12f3388846c3-ab11920634",
+        # wm size / wm density of a Pixel 7 (1080x2400, 420 dpi).
+        "screen": (1080, 2400, 420),
         "mem_total_kb": 7_849_712,
         "storage_bytes": 128 * 10**9,
         "cpus": 8,
@@ -62,9 +74,17 @@ _PROFILES: dict[str, dict] = {
             "ro.build.id": "AP2A.240905.003",
             "ro.build.type": "user",
             "ro.product.cpu.abi": "arm64-v8a",
+            "ro.product.cpu.abilist": "arm64-v8a",
+            "ro.product.cpu.abilist64": "arm64-v8a",
+            "ro.product.cpu.abilist32": "",
+            "ro.board.platform": "zuma",
+            "ro.build.version.incremental": "12231197",
             "ro.soc.manufacturer": "Google",
             "ro.soc.model": "Tensor G3",
         },
+        # Pixel 8 (shiba) ships the android14-5.15 kernel line.
+        "kernel": "5.15.137-android14-11-gbf4f9bc41c3b-ab11664771",
+        "screen": (1080, 2400, 420),
         "mem_total_kb": 7_784_436,
         "storage_bytes": 128 * 10**9,
         "cpus": 9,
@@ -87,10 +107,16 @@ _PROFILES: dict[str, dict] = {
             "ro.debuggable": "1",
             "ro.product.cpu.abi": "x86_64",
             "ro.product.cpu.abilist": "x86_64,arm64-v8a",
+            "ro.product.cpu.abilist64": "x86_64,arm64-v8a",
+            "ro.product.cpu.abilist32": "",
+            "ro.board.platform": "ranchu",
+            "ro.build.version.incremental": "11228894",
             "ro.soc.manufacturer": "AOSP",
             "ro.soc.model": "ranchu",
             "ro.kernel.qemu": "1",
         },
+        "kernel": "6.1.23-android14-4-00257-g7e35917775b8-ab9964412",
+        "screen": (1080, 2400, 420),
         "mem_total_kb": 2_014_852,
         "storage_bytes": 6 * 10**9,
         "cpus": 4,
@@ -113,4 +139,5 @@ def load_profile(name: str, device_name: str) -> types.SimpleNamespace:
     props["ro.boot.serialno"] = serial
     props["ro.harness.profile"] = name
     return types.SimpleNamespace(name=name, props=props, mem_total_kb=spec["mem_total_kb"],
-                                 storage_bytes=spec["storage_bytes"], cpus=spec["cpus"])
+                                 storage_bytes=spec["storage_bytes"], cpus=spec["cpus"], kernel=spec["kernel"],
+                                 screen=spec["screen"])

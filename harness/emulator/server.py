@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 
+from harness import contract
 from harness.emulator.device import Device
 from harness.emulator.faults import LinkShaper
 from harness.emulator.services import make_router
@@ -177,8 +178,7 @@ class EmulatorServer:
         if op == "clear_faults":
             return {"faults": dev.faults.clear()}
         if op == "set_state":
-            with dev.lock:
-                dev.state.update(req.get("state") or {})
+            dev.set_state(req.get("state") or {})
             return {"snapshot": dev.snapshot()}
         if op == "snapshot":
             return {"snapshot": dev.snapshot()}
@@ -190,10 +190,13 @@ class EmulatorServer:
         if op == "install_package":
             dev.install_package(str(req["package"]), int(req["version_code"]), str(req.get("version_name", "1.0")))
             return {}
+        if op == "kill_app":
+            return {"killed": dev.apps.kill(str(req.get("package", contract.APP_PACKAGE)))}
         if op == "uninstall_package":
             return {"removed": dev.uninstall_package(str(req["package"]))}
         if op == "log":
-            dev.logcat.log(str(req.get("tag", "Test")), str(req.get("message", "")), level=str(req.get("level", "I")))
+            dev.logcat.log(str(req.get("tag", "Test")), str(req.get("message", "")), level=str(req.get("level", "I")),
+                           pid=int(req.get("pid", 1000)), buffer=req.get("buffer"))
             return {}
         if op == "logcat":
             return {"text": dev.logcat.dump()}

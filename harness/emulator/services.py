@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import struct
+import threading
 
-from harness.emulator.shell import Shell, Stdin
+from harness.emulator.shell import Shell
+from harness.emulator.shio import Stdin
 from harness.emulator.sync import SyncService
-from harness.emulator.transport import Stream, StreamClosed
+from harness.emulator.transport import ConnectionDropped, Stream, StreamClosed
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +58,74 @@ class _V2Writer:
             self.stream.write(_V2_HEADER.pack(kind, len(piece)) + bytes(piece))
 
 
-class _Buffered:
-    """Coalesces many small writes (one per ``ls`` line) into few WRTEs."""
+class _Pump:
+    """Sends a shell's output as it is written, from a thread of its own.
 
-    FLUSH_BYTES = 256 * 1024
+    Commands append; the pump sends whatever has accumulated while the previous WRTE
+    waited for its OKAY (so output streams, and many small writes still coalesce into few
+    packets). Writers block when more than MAX_PENDING bytes wait (flow control).
+    """
 
-    def __init__(self, send):
-        self.send = send
-        self.buf = bytearray()
+    MAX_PENDING = 1 << 20
 
-    def __call__(self, data: bytes) -> None:
-        self.buf += data
-        if len(self.buf) >= self.FLUSH_BYTES:
-            self.flush()
+    def __init__(self, send, merge_kinds: bool = False):
+        self.send = send                   # send(kind, bytes)
+        self.merge_kinds = merge_kinds
+        self.pending: list[list] = []
+        self.size = 0
+        self.cv = threading.Condition()
+        self.closed = False
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="shell-pump", daemon=True)
+        self.thread.start()
 
-    def flush(self) -> None:
-        if self.buf:
-            data = bytes(self.buf)
-            self.buf.clear()
-            self.send(data)
+    def writer(self, kind: int):
+        def write(data: bytes) -> None:
+            if not data:
+                return
+            with self.cv:
+                if self.error is not None:
+                    raise self.error
+                while self.size >= self.MAX_PENDING and self.error is None:
+                    self.cv.wait(0.5)
+                if self.error is not None:
+                    raise self.error
+                k = ID_STDOUT if self.merge_kinds else kind
+                if self.pending and self.pending[-1][0] == k:
+                    self.pending[-1][1] += data
+                else:
+                    self.pending.append([k, bytearray(data)])
+                self.size += len(data)
+                self.cv.notify_all()
+        return write
+
+    def _run(self) -> None:
+        while True:
+            with self.cv:
+                while not self.pending and not self.closed:
+                    self.cv.wait()
+                if not self.pending and self.closed:
+                    return
+                batch, self.pending, self.size = self.pending, [], 0
+                self.cv.notify_all()
+            try:
+                for kind, data in batch:
+                    self.send(kind, bytes(data))
+            except BaseException as e:  # noqa: BLE001  the host went away: writers see it
+                with self.cv:
+                    self.error = e if isinstance(e, Exception) else StreamClosed(str(e))
+                    self.pending, self.size = [], 0
+                    self.cv.notify_all()
+                return
+
+    def close(self) -> None:
+        """Flush everything, then stop the pump thread."""
+        with self.cv:
+            self.closed = True
+            self.cv.notify_all()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _v2_stdin_source(stream: Stream):
@@ -98,18 +149,33 @@ def _v2_stdin_source(stream: Stream):
     return next_chunk
 
 
+def _run_shell(device, stream: Stream, command: str, out, err, stdin) -> int:
+    """Run one command line; an emulator bug becomes a message and status 255, never a
+    stream closed without an exit code."""
+    shell = Shell(device, out, err, stdin=stdin, stream=stream)
+    try:
+        return shell.run(command)
+    except (StreamClosed, ConnectionDropped):
+        raise
+    except Exception as e:  # noqa: BLE001
+        log.exception("shell failed on %r", command)
+        try:
+            err(f"/system/bin/sh: the emulated phone failed: {type(e).__name__}: {e}\n".encode("utf-8", "replace"))
+        except Exception:  # noqa: BLE001
+            pass
+        return 255
+
+
 def _shell_v2(device, stream: Stream, command: str) -> None:
     out = _V2Writer(stream)
     if not command.strip():
         out.packet(ID_STDERR, b"emulated device: interactive shells are not supported; pass a command\n")
         out.packet(ID_EXIT, bytes([1]))
         return
-    stdout = _Buffered(lambda b: out.packet(ID_STDOUT, b))
-    stderr = _Buffered(lambda b: out.packet(ID_STDERR, b))
-    shell = Shell(device, stdout, stderr, stdin=Stdin(source=_v2_stdin_source(stream)), stream=stream)
-    status = shell.run(command)
-    stdout.flush()
-    stderr.flush()
+    pump = _Pump(out.packet)
+    status = _run_shell(device, stream, command, pump.writer(ID_STDOUT), pump.writer(ID_STDERR),
+                        Stdin(source=_v2_stdin_source(stream)))
+    pump.close()
     out.packet(ID_EXIT, bytes([status & 0xFF]))
 
 
@@ -117,7 +183,7 @@ def _shell_raw(device, stream: Stream, command: str) -> None:
     if not command.strip():
         stream.write(b"emulated device: interactive shells are not supported; pass a command\n")
         return
-    output = _Buffered(stream.write)
-    shell = Shell(device, output, output, stdin=Stdin(source=stream.read_buffered), stream=stream)
-    shell.run(command)
-    output.flush()
+    pump = _Pump(lambda _kind, data: stream.write(data), merge_kinds=True)
+    _run_shell(device, stream, command, pump.writer(ID_STDOUT), pump.writer(ID_STDERR),
+               Stdin(source=stream.read_buffered))
+    pump.close()

@@ -1,36 +1,43 @@
-"""The emulated ``/system/bin/sh``: a slice of the sh grammar, interpreted in Python.
+"""The emulated ``/system/bin/sh``: runs the AST of shparse.py over the emulated phone.
 
-Never the host's shell: user text is parsed here and dispatched to Python functions
-(``commands.py``, ``android_cmds.py``); nothing is ever handed to a host process.
+Never the host's shell: user text is parsed by shparse.py, expanded by shexpand.py and
+executed here by dispatching to Python functions (commands.py, android_cmds.py) over the
+device's own file system. Nothing is ever handed to a host process.
 
-Supported: words with POSIX quoting (single quotes, double quotes, backslash),
-``$?``/``$VAR``/``${VAR}``, ``;``, newline, ``&&``, ``||``, ``|`` (sequential),
-redirections ``> >> < 2> 2>> 2>&1 >&2 &>`` (``/dev/null`` included), ``#`` comments,
-``*``/``?`` globs on the device file system, ``export NAME=value`` and ``exec CMD`` (so
-``adb logcat``'s ``export ANDROID_LOG_TAGS=...; exec logcat`` works). Command substitution (``$(...)``,
-backticks), subshells and background jobs are refused as syntax errors before anything
-runs.
+Follows mksh as Android 14 ships it: pipeline stages run at once (one thread each, joined
+by shio.Pipe), the last stage runs in the current shell (``echo x | read v`` sets v), every
+other stage and ``( ... )`` in a copy of it; ``cd`` changes this shell's directory only;
+an unknown command is ``/system/bin/sh: X: inaccessible or not found`` (127); a slash path
+runs only if that file exists on the device; a syntax error runs nothing (exit 1).
 """
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
-import io
-import os
-import posixpath
+import logging
+import threading
 from typing import Callable
+
+from harness.emulator import shparse
+from harness.emulator.shexpand import ExpansionError, Expander, pattern_match
+from harness.emulator.shio import IO, Capture, Ctx, FileSink, InStream, Pipe, PipeClosed, Stdin, null_sink  # noqa: F401
+
+log = logging.getLogger(__name__)
 
 SH = "/system/bin/sh"
 EXIT_NOT_FOUND = 127
+EXIT_CANNOT_EXEC = 126
 EXIT_SYNTAX = 1
-_GLOB_CHARS = "*?["
-_ENV = {"HOME": "/", "PATH": "/product/bin:/apex/com.android.runtime/bin:/system/bin:/system/xbin:/vendor/bin",
+EXIT_INTERNAL = 255
+SIGPIPE_STATUS = 141
+_ENV = {"HOME": "/", "PATH": "/product/bin:/apex/com.android.runtime/bin:/apex/com.android.art/bin:"
+                             "/system_ext/bin:/system/bin:/system/xbin:/odm/bin:/vendor/bin:/vendor/xbin",
         "EXTERNAL_STORAGE": "/sdcard", "TMPDIR": "/data/local/tmp", "ANDROID_DATA": "/data",
-        "ANDROID_ROOT": "/system", "SHELL": SH, "USER": "shell", "LOGNAME": "shell"}
+        "ANDROID_ROOT": "/system", "SHELL": SH, "USER": "shell", "LOGNAME": "shell", "HOSTNAME": "localhost",
+        "IFS": " \t\n", "PS1": "$ ", "TERM": "dumb"}
+# Directories where the phone's own commands live: "/system/bin/getprop" exists.
+SYSTEM_BIN_DIRS = ("/system/bin", "/system/xbin", "/vendor/bin", "/product/bin", "/apex/com.android.runtime/bin")
 
-
-class ShellSyntaxError(Exception):
-    pass
+ShellSyntaxError = shparse.ShellSyntaxError
 
 
 class ShellExit(Exception):
@@ -38,464 +45,391 @@ class ShellExit(Exception):
         self.status = status
 
 
-# -- tokens ---------------------------------------------------------------------------------
-@dataclasses.dataclass
-class Word:
-    # parts: (kind, text, quoted) with kind "lit" or "var"
-    parts: list
+class _Jump(Exception):
+    def __init__(self, kind: str, n: int):
+        self.kind, self.n = kind, n
 
 
-@dataclasses.dataclass
-class Op:
-    text: str
-
-
-@dataclasses.dataclass
-class Redir:
-    fd: int
-    op: str                   # ">", ">>", "<", ">&", "<&"
-    dup: int | None = None    # for ">&N"
-    target: Word | None = None
-
-
-def tokenize(text: str) -> list:
-    tokens: list = []
-    cur: list | None = None
-    i, n = 0, len(text)
-
-    def end_word():
-        nonlocal cur
-        if cur is not None:
-            tokens.append(Word(cur))
-            cur = None
-
-    def add(kind, s, quoted):
-        nonlocal cur
-        if cur is None:
-            cur = []
-        cur.append((kind, s, quoted))
-
-    def read_var(j: int, quoted: bool) -> int:
-        """Parse after a '$' at j-1; returns the new index."""
-        if j < n and text[j] == "(":
-            raise ShellSyntaxError("command substitution $(...) is not supported")
-        if j < n and text[j] == "{":
-            close = text.find("}", j)
-            if close < 0:
-                raise ShellSyntaxError("missing '}'")
-            add("var", text[j + 1:close], quoted)
-            return close + 1
-        if j < n and (text[j] in "?$#!" or text[j].isdigit()):
-            add("var", text[j], quoted)
-            return j + 1
-        k = j
-        while k < n and (text[k].isalnum() or text[k] == "_"):
-            k += 1
-        if k == j:
-            add("lit", "$", quoted)
-            return j
-        add("var", text[j:k], quoted)
-        return k
-
-    while i < n:
-        c = text[i]
-        if c in " \t":
-            end_word()
-            i += 1
-        elif c == "\n":
-            end_word()
-            tokens.append(Op(";"))
-            i += 1
-        elif c == "#" and cur is None:
-            while i < n and text[i] != "\n":
-                i += 1
-        elif c == ";":
-            end_word()
-            if text.startswith(";;", i):
-                raise ShellSyntaxError("unexpected ';;'")
-            tokens.append(Op(";"))
-            i += 1
-        elif c == "&":
-            end_word()
-            if text.startswith("&&", i):
-                tokens.append(Op("&&"))
-                i += 2
-            elif text.startswith("&>", i):
-                tokens.append(Redir(1, ">"))
-                tokens.append(Redir(2, ">&", dup=1))
-                i += 2
-            else:
-                raise ShellSyntaxError("background jobs ('&') are not supported")
-        elif c == "|":
-            end_word()
-            if text.startswith("||", i):
-                tokens.append(Op("||"))
-                i += 2
-            else:
-                tokens.append(Op("|"))
-                i += 1
-        elif c in "<>":
-            fd = None
-            if cur is not None and len(cur) == 1 and cur[0][0] == "lit" and not cur[0][2] and cur[0][1].isdigit():
-                fd = int(cur[0][1])
-                cur = None
-            else:
-                end_word()
-            if text.startswith(">>", i):
-                op, i = ">>", i + 2
-            elif text.startswith(">&", i) or text.startswith("<&", i):
-                op, i = c + "&", i + 2
-            elif text.startswith(">|", i):
-                op, i = ">", i + 2
-            else:
-                op, i = c, i + 1
-            if fd is None:
-                fd = 0 if c == "<" else 1
-            if op.endswith("&"):
-                j = i
-                while j < n and text[j].isdigit():
-                    j += 1
-                if j == i:
-                    raise ShellSyntaxError(f"bad fd after '{op}'")
-                tokens.append(Redir(fd, op, dup=int(text[i:j])))
-                i = j
-            else:
-                tokens.append(Redir(fd, op))
-        elif c in "()":
-            raise ShellSyntaxError(f"unexpected '{c}' (subshells are not supported)")
-        elif c == "`":
-            raise ShellSyntaxError("command substitution `...` is not supported")
-        elif c == "'":
-            close = text.find("'", i + 1)
-            if close < 0:
-                raise ShellSyntaxError("unterminated quoted string")
-            add("lit", text[i + 1:close], True)
-            i = close + 1
-        elif c == '"':
-            i += 1
-            buf = []
-            if cur is None:
-                cur = []
-            while True:
-                if i >= n:
-                    raise ShellSyntaxError("unterminated quoted string")
-                d = text[i]
-                if d == '"':
-                    i += 1
-                    break
-                if d == "\\" and i + 1 < n and text[i + 1] in '$`"\\\n':
-                    if text[i + 1] != "\n":
-                        buf.append(text[i + 1])
-                    i += 2
-                elif d == "`":
-                    raise ShellSyntaxError("command substitution `...` is not supported")
-                elif d == "$":
-                    if buf:
-                        add("lit", "".join(buf), True)
-                        buf = []
-                    i = read_var(i + 1, True)
-                else:
-                    buf.append(d)
-                    i += 1
-            add("lit", "".join(buf), True)
-        elif c == "\\":
-            if i + 1 < n:
-                if text[i + 1] != "\n":
-                    add("lit", text[i + 1], True)
-                i += 2
-            else:
-                i += 1
-        elif c == "$":
-            i = read_var(i + 1, False)
-        else:
-            j = i
-            while j < n and text[j] not in " \t\n;&|<>()`'\"\\$":
-                j += 1
-            add("lit", text[i:j], False)
-            i = j
-    end_word()
-    return tokens
-
-
-@dataclasses.dataclass
-class SimpleCommand:
-    words: list
-    redirs: list
-
-
-def parse(tokens: list) -> list[tuple[str, list[SimpleCommand]]]:
-    """[(connector, pipeline)], connector of the first being ';'."""
-    out: list = []
-    connector = ";"
-    pipeline: list[SimpleCommand] = []
-    cmd = SimpleCommand([], [])
-    i = 0
-    while i < len(tokens):
-        t = tokens[i]
-        if isinstance(t, Word):
-            cmd.words.append(t)
-        elif isinstance(t, Redir):
-            if t.dup is None:
-                if i + 1 >= len(tokens) or not isinstance(tokens[i + 1], Word):
-                    raise ShellSyntaxError("redirection without a target")
-                t.target = tokens[i + 1]
-                i += 1
-            cmd.redirs.append(t)
-        elif isinstance(t, Op):
-            if not cmd.words and not cmd.redirs:
-                if t.text == ";" and not pipeline and connector == ";":
-                    i += 1
-                    continue  # empty statement (blank line, ';;' aside)
-                raise ShellSyntaxError(f"unexpected '{t.text}'")
-            pipeline.append(cmd)
-            cmd = SimpleCommand([], [])
-            if t.text != "|":
-                out.append((connector, pipeline))
-                pipeline = []
-                connector = t.text
-        i += 1
-    if cmd.words or cmd.redirs:
-        pipeline.append(cmd)
-        out.append((connector, pipeline))
-    elif pipeline or connector in ("&&", "||"):
-        raise ShellSyntaxError("unexpected end of file")
-    return out
-
-
-# -- I/O --------------------------------------------------------------------------------------
-class Stdin:
-    """Where a command reads its standard input from: bytes or a callable source."""
-
-    def __init__(self, data: bytes | None = None, source: Callable[[], bytes] | None = None):
-        self._data = data
-        self._source = source
-
-    def read(self) -> bytes:
-        if self._data is None:
-            parts = []
-            while self._source is not None:
-                chunk = self._source()
-                if not chunk:
-                    break
-                parts.append(chunk)
-            self._data = b"".join(parts)
-        return self._data
-
-    def read_exact(self, n: int) -> bytes:
-        """Up to ``n`` bytes (used by ``cmd package install -S``)."""
-        buf = bytearray()
-        if self._data is not None:
-            buf += self._data[:n]
-            self._data = self._data[n:]
-        while len(buf) < n and self._source is not None:
-            chunk = self._source()
-            if not chunk:
-                break
-            buf += chunk
-        if len(buf) > n:
-            self._data = bytes(buf[n:]) + (self._data or b"")
-            del buf[n:]
-        return bytes(buf)
-
-
-class FileSink:
-    def __init__(self, device, path: str, append: bool):
-        device.fs.check_writable(path)
-        host = device.fs.host(path)
-        if host.is_dir():
-            raise IsADirectoryError(21, "Is a directory", path)
-        self.device = device
-        self.budget = device.free_bytes() + (host.stat().st_size if host.is_file() and not append else 0)
-        self.f = open(host, "ab" if append else "wb")
-        self.error = None
-
-    def __call__(self, data: bytes) -> None:
-        if self.error:
-            return
-        if len(data) > self.budget:
-            self.error = "No space left on device"
-            return
-        self.budget -= len(data)
-        self.f.write(data)
-
-    def close(self):
-        self.f.close()
-
-
-def _null(_data: bytes) -> None:
-    pass
-
-
-@dataclasses.dataclass
-class Ctx:
-    """What a command sees: its argv, its output sinks, its stdin, the device."""
-
-    device: object
-    argv: list[str]
-    out_sink: Callable[[bytes], None]
-    err_sink: Callable[[bytes], None]
-    stdin: Stdin
-    cwd: str = "/"
-    conn_stream: object = None
-    env: dict = dataclasses.field(default_factory=dict)   # the shell's variables (export)
-
-    def out(self, text: str | bytes) -> None:
-        self.out_sink(text if isinstance(text, (bytes, bytearray)) else text.encode("utf-8", "surrogateescape"))
-
-    def err(self, text: str | bytes) -> None:
-        self.err_sink(text if isinstance(text, (bytes, bytearray)) else text.encode("utf-8", "surrogateescape"))
-
-    def path(self, p: str) -> str:
-        return self.device.fs.normalize(p, self.cwd)
-
-
-# -- interpreter ------------------------------------------------------------------------------
 class Shell:
-    """Runs one command line on ``device``, writing to ``stdout``/``stderr`` callables."""
+    """One ``sh`` process: variables, cwd, functions; ``run(script)`` returns the exit status."""
 
     def __init__(self, device, stdout: Callable[[bytes], None], stderr: Callable[[bytes], None],
-                 stdin: Stdin | None = None, stream=None):
+                 stdin: InStream | None = None, stream=None, parent: "Shell | None" = None):
         self.device = device
-        self.stdout = stdout
-        self.stderr = stderr
-        self.stdin = stdin or Stdin(b"")
-        self.status = 0
         self.stream = stream
-        self.env = dict(_ENV)
+        self.io = IO(stdin or Stdin(b""), stdout, stderr)
+        self.status = 0
+        self.vars: dict[str, str] = dict(parent.vars) if parent else dict(_ENV)
+        self.exported: set[str] = set(parent.exported) if parent else set(_ENV)
+        self.funcs: dict = dict(parent.funcs) if parent else {}
+        self.cwd = parent.cwd if parent else "/"
+        self.args: list[str] = list(parent.args) if parent else []
+        self.arg0 = parent.arg0 if parent else SH
+        self.options: set[str] = set(parent.options) if parent else set()
+        self.pid = device.alloc_pid("sh") if hasattr(device, "alloc_pid") else 4242
+        self.last_bg_pid = 0
+        self.background: list[threading.Thread] = []
+        self.expander = Expander(self)
+        self.in_condition = 0
 
+    # -- entry points ------------------------------------------------------------------------
     def run(self, script: str) -> int:
-        """Run ``script``; returns the exit status. Never raises for user mistakes."""
+        """Run ``script``; returns the exit status. Never raises for user mistakes.
+
+        As mksh reads a script: one complete command (it may span lines) is parsed, then run,
+        then the next; a syntax error stops there (exit 1) after the earlier lines ran."""
         try:
-            program = parse(tokenize(script))
-        except ShellSyntaxError as e:
-            self.stderr(f"{SH}: syntax error: {e}\n".encode())
-            return EXIT_SYNTAX
-        try:
-            for connector, pipeline in program:
-                if connector == "&&" and self.status != 0:
-                    continue
-                if connector == "||" and self.status == 0:
-                    continue
-                self.status = self._pipeline(pipeline)
+            pending = ""
+            for line in script.split("\n"):
+                pending += line + "\n"
+                try:
+                    program = shparse.parse(pending)
+                except ShellSyntaxError as e:
+                    if _incomplete(e):
+                        continue
+                    self.io.err(f"{SH}: {e}\n".encode())
+                    self.status = EXIT_SYNTAX
+                    return EXIT_SYNTAX
+                pending = ""
+                self.exec_list(program, self.io)
+            if pending.strip():
+                try:
+                    shparse.parse(pending)
+                except ShellSyntaxError as e:
+                    self.io.err(f"{SH}: {e}\n".encode())
+                    self.status = EXIT_SYNTAX
+                    return EXIT_SYNTAX
         except ShellExit as e:
             self.status = e.status
+        except _Jump as j:
+            self.status = j.n if j.kind == "return" else self.status
+        finally:
+            for t in self.background:
+                t.join()
+            if hasattr(self.device, "free_pid"):
+                self.device.free_pid(self.pid)
         return self.status & 0xFF
 
-    def _pipeline(self, pipeline: list[SimpleCommand]) -> int:
-        stdin = self.stdin
-        status = 0
-        for k, cmd in enumerate(pipeline):
-            last = k == len(pipeline) - 1
-            if last:
-                status = self._simple(cmd, stdin, self.stdout)
-            else:
-                buf = io.BytesIO()
-                status = self._simple(cmd, stdin, buf.write)
-                stdin = Stdin(buf.getvalue())
-        return status
+    def cancelled(self) -> bool:
+        return self.stream is not None and self.stream.peer_gone
 
-    def _expand(self, word: Word) -> list[str]:
-        text = []
-        globbable = False
-        for kind, s, quoted in word.parts:
-            if kind == "var":
-                text.append(self._var(s))
-            else:
-                text.append(s)
-                if not quoted and any(ch in s for ch in _GLOB_CHARS):
-                    globbable = True
-        joined = "".join(text)
-        if globbable:
-            matches = self._glob(joined)
-            if matches:
-                return matches
-        return [joined]
+    def child(self) -> "Shell":
+        return Shell(self.device, self.io.out, self.io.err, self.io.stdin, self.stream, parent=self)
 
-    def _var(self, name: str) -> str:
-        if name == "?":
-            return str(self.status)
-        if name == "$":
-            return "4242"
-        if name == "#":
-            return "0"
-        if name == "0":
-            return SH
-        return self.env.get(name, "")
-
-    def _glob(self, pattern: str) -> list[str]:
-        fs = self.device.fs
-        absolute = pattern.startswith("/")
-        parts = [p for p in pattern.split("/") if p]
-        candidates = ["/" if absolute else ""]
-        for part in parts:
-            nxt = []
-            for base in candidates:
-                if any(ch in part for ch in _GLOB_CHARS):
-                    try:
-                        names = sorted(os.listdir(fs.host(base or "/")))
-                    except OSError:
-                        continue
-                    nxt += [posixpath.join(base, nm) if base else nm
-                            for nm in names if fnmatch.fnmatchcase(nm, part) and not nm.startswith(".")]
-                else:
-                    nxt.append(posixpath.join(base, part) if base else part)
-            candidates = nxt
-        return [c for c in candidates if fs.host(c).exists() or fs.is_virtual(c)]
-
-    def _simple(self, cmd: SimpleCommand, stdin: Stdin, stdout) -> int:
-        from harness.emulator.commands import COMMANDS
-
-        argv: list[str] = []
-        for w in cmd.words:
-            argv += self._expand(w)
-        sinks = {1: stdout, 2: self.stderr}
-        opened: list[FileSink] = []
+    def command_output(self, program) -> str:
+        """``$(...)``: run in a subshell, capture stdout; sets $? to its status."""
+        cap = Capture()
+        sub = self.child()
         try:
-            for r in cmd.redirs:
-                if r.dup is not None:
-                    if r.dup not in sinks:
-                        self.stderr(f"{SH}: {r.dup}: bad file descriptor\n".encode())
-                        return 1
-                    sinks[r.fd] = sinks[r.dup]
-                    continue
-                target = "".join(self._expand(r.target))
-                if r.op == "<":
-                    if self.device.fs.is_virtual(target):
-                        stdin = Stdin(self.device.meminfo().encode())
-                        continue
-                    try:
-                        stdin = Stdin(self.device.fs.host(target).read_bytes())
-                    except OSError as e:
-                        self.stderr(f"{SH}: can't open {target}: {e.strerror}\n".encode())
-                        return 1
-                    continue
-                if self.device.fs.normalize(target) == "/dev/null":
-                    sinks[r.fd] = _null
-                    continue
+            sub.exec_list(program, IO(self.io.stdin, cap, self.io.err))
+        except ShellExit as e:
+            sub.status = e.status
+        self.status = sub.status & 0xFF
+        return cap.text()
+
+    # -- lists and pipelines -----------------------------------------------------------------
+    def exec_list(self, lst, io: IO) -> int:
+        for item in lst.items:
+            if item.background:
+                self._background(item, io)
+            else:
+                self.exec_andor(item, io)
+        return self.status
+
+    def _background(self, item, io: IO) -> None:
+        sub = self.child()
+        self.last_bg_pid = sub.pid
+
+        def target():
+            try:
+                sub.exec_andor(dataclasses.replace(item, background=False), IO(Stdin(b""), io.out, io.err))
+            except (ShellExit, _Jump, PipeClosed):
+                pass
+            except Exception:   # the host went away, or a bug: a background job never kills the shell
+                log.debug("background job ended", exc_info=True)
+
+        t = threading.Thread(target=target, name=f"sh-bg-{sub.pid}", daemon=True)
+        t.start()
+        self.background.append(t)
+        self.status = 0
+
+    def exec_andor(self, node, io: IO) -> int:
+        conditional = bool(node.rest)
+        if conditional:
+            self.in_condition += 1
+        try:
+            self.exec_pipeline(node.first, io)
+            for k, (op, pipe) in enumerate(node.rest):
+                if k == len(node.rest) - 1:
+                    self.in_condition -= 1
+                    conditional = False
+                if (op == "&&") == (self.status == 0):
+                    self.exec_pipeline(pipe, io)
+        finally:
+            if conditional:
+                self.in_condition -= 1
+        return self.status
+
+    def exec_pipeline(self, node, io: IO) -> int:
+        if node.negate:
+            self.in_condition += 1
+        try:
+            if len(node.cmds) == 1:
+                self.exec_command(node.cmds[0], io)
+            else:
+                self._run_stages(node.cmds, io)
+        finally:
+            if node.negate:
+                self.in_condition -= 1
+        if node.negate:
+            self.status = 0 if self.status else 1
+        elif self.status and "e" in self.options and not self.in_condition:
+            raise ShellExit(self.status)
+        return self.status
+
+    def _run_stages(self, cmds: list, io: IO) -> None:
+        pipes = [Pipe(self.cancelled) for _ in cmds[:-1]]
+        threads = []
+        errors: list[BaseException] = []
+        for k, cmd in enumerate(cmds[:-1]):
+            stdin = io.stdin if k == 0 else pipes[k - 1]
+            sub = self.child()
+            stage_io = IO(stdin, pipes[k], io.err)
+
+            def target(sub=sub, cmd=cmd, stage_io=stage_io, k=k):
                 try:
-                    sink = FileSink(self.device, target, append=r.op == ">>")
-                except OSError as e:
-                    self.stderr(f"{SH}: can't create {target}: {e.strerror}\n".encode())
-                    return 1
-                opened.append(sink)
-                sinks[r.fd] = sink
-            if argv[:1] == ["exec"]:
-                argv = argv[1:]      # `exec CMD`: no process to replace here; just run CMD
-            if not argv:
-                return 0
-            name = argv[0]
-            func = COMMANDS.get(name) or COMMANDS.get(posixpath.basename(name)) if "/" in name else COMMANDS.get(name)
-            if func is None:
-                sinks[2](f"{SH}: {name}: inaccessible or not found\n".encode("utf-8", "surrogateescape"))
-                return EXIT_NOT_FOUND
-            ctx = Ctx(self.device, argv, sinks.get(1, _null), sinks.get(2, _null), stdin,
-                      conn_stream=self.stream, env=self.env)
-            status = func(ctx)
-            for sink in opened:
-                if sink.error:
-                    self.stderr(f"{name}: write error: {sink.error}\n".encode())
-                    status = 1
-            return status
+                    sub.exec_command(cmd, stage_io)
+                except (PipeClosed, ShellExit, _Jump):
+                    pass
+                except BaseException as e:   # noqa: BLE001  host gone: let the last stage see it
+                    errors.append(e)
+                finally:
+                    pipes[k].close_writer()
+                    if k:
+                        pipes[k - 1].close()
+
+            t = threading.Thread(target=target, name="sh-stage", daemon=True)
+            t.start()
+            threads.append(t)
+        try:
+            self.exec_command(cmds[-1], IO(pipes[-1], io.out, io.err))
+        finally:
+            pipes[-1].close()
+            for t in threads:
+                t.join()
+        if errors:          # the host went away while a stage wrote
+            raise errors[0]
+
+    # -- commands ------------------------------------------------------------------------------
+    def exec_command(self, node, io: IO) -> int:
+        if isinstance(node, shparse.Simple):
+            return self.exec_simple(node, io)
+        if isinstance(node, shparse.FuncDef):
+            self.funcs[node.name] = node.body
+            self.status = 0
+            return 0
+        try:
+            io, opened = self.redirect(node.redirs, io)
+        except _RedirError as e:
+            io.err(e.message.encode("utf-8", "surrogateescape"))
+            self.status = 1
+            return 1
+        try:
+            if isinstance(node, shparse.Group):
+                if node.subshell:
+                    sub = self.child()
+                    try:
+                        sub.exec_list(node.body, io)
+                    except ShellExit as e:
+                        sub.status = e.status
+                    self.status = sub.status & 0xFF
+                else:
+                    self.exec_list(node.body, io)
+            elif isinstance(node, shparse.If):
+                self._exec_if(node, io)
+            elif isinstance(node, shparse.Loop):
+                self._exec_loop(node, io)
+            elif isinstance(node, shparse.For):
+                self._exec_for(node, io)
+            elif isinstance(node, shparse.Case):
+                self._exec_case(node, io)
         finally:
             for sink in opened:
                 sink.close()
+        return self.status
+
+    def _cond(self, lst, io: IO) -> bool:
+        self.in_condition += 1
+        try:
+            self.exec_list(lst, io)
+        finally:
+            self.in_condition -= 1
+        return self.status == 0
+
+    def _exec_if(self, node, io: IO) -> None:
+        for cond, body in node.clauses:
+            if self._cond(cond, io):
+                self.exec_list(body, io)
+                return
+        if node.else_body is not None:
+            self.exec_list(node.else_body, io)
+        else:
+            self.status = 0
+
+    def _loop_body(self, body, io: IO) -> str | None:
+        try:
+            self.exec_list(body, io)
+        except _Jump as j:
+            if j.kind == "return":
+                raise
+            if j.n > 1:
+                raise _Jump(j.kind, j.n - 1)
+            return j.kind
+        return None
+
+    def _exec_loop(self, node, io: IO) -> None:
+        status = 0
+        while not self.cancelled():
+            if self._cond(node.cond, io) == node.until:
+                break
+            jump = self._loop_body(node.body, io)
+            status = self.status
+            if jump == "break":
+                break
+        self.status = status
+
+    def _exec_for(self, node, io: IO) -> None:
+        words = list(self.args) if node.words is None else [f for w in node.words for f in self.fields(w, io)]
+        self.status = 0
+        for value in words:
+            if self.cancelled():
+                break
+            self.vars[node.var] = value
+            if self._loop_body(node.body, io) == "break":
+                break
+
+    def _exec_case(self, node, io: IO) -> None:
+        subject = self.expander.word_text(node.word)
+        self.status = 0
+        for patterns, body in node.items:
+            if any(pattern_match(self.expander.pattern(p), subject) for p in patterns):
+                self.exec_list(body, io)
+                return
+
+    def fields(self, word, io: IO) -> list[str]:
+        return self.expander.fields(word)
+
+    def exec_simple(self, node, io: IO) -> int:
+        from harness.emulator import shbuiltins
+
+        try:
+            argv = [f for w in node.words for f in self.expander.fields(w)]
+            assigns = [(name, self.expander.word_text(w)) for name, w in node.assigns]
+        except ExpansionError as e:
+            io.err(f"{SH}: {e}\n".encode("utf-8", "surrogateescape"))
+            self.status = 1
+            if not self.in_condition:
+                raise ShellExit(1) from None
+            return 1
+        cmdsub_status = self.status if any(p[0] == "cmdsub" for w in node.words + [w for _, w in node.assigns]
+                                            for p in w.parts) else 0
+        if argv[:1] == ["exec"]:
+            argv = argv[1:]
+            if not argv:       # `exec 2>&1`: the redirections apply to the shell itself
+                try:
+                    self.io, _ = self.redirect(node.redirs, self.io)
+                except _RedirError as e:
+                    io.err(e.message.encode())
+                    self.status = 1
+                    return 1
+                self.status = 0
+                return 0
+        if not argv:
+            for name, value in assigns:
+                self.vars[name] = value
+            try:
+                _io, opened = self.redirect(node.redirs, io)
+                for sink in opened:
+                    sink.close()
+            except _RedirError as e:
+                io.err(e.message.encode("utf-8", "surrogateescape"))
+                self.status = 1
+                return 1
+            self.status = cmdsub_status
+            return self.status
+        try:
+            cio, opened = self.redirect(node.redirs, io)
+        except _RedirError as e:
+            io.err(e.message.encode("utf-8", "surrogateescape"))
+            self.status = 1
+            return 1
+        try:
+            self.status = shbuiltins.dispatch(self, argv, assigns, cio) & 0xFF
+            for sink in opened:
+                if getattr(sink, "error", None):
+                    cio.err(f"{argv[0]}: write error: {sink.error}\n".encode())
+                    self.status = 1
+        finally:
+            for sink in opened:
+                sink.close()
+        return self.status
+
+    # -- redirections -------------------------------------------------------------------------
+    def redirect(self, redirs: list, io: IO) -> tuple[IO, list]:
+        if not redirs:
+            return io, []
+        sinks = {0: io.stdin, 1: io.out, 2: io.err}
+        opened: list = []
+        fs = self.device.fs
+        try:
+            for r in redirs:
+                if r.dup is not None:
+                    if r.dup == "-":
+                        sinks[r.fd] = null_sink if r.fd else Stdin(b"")
+                        continue
+                    src = int(r.dup)
+                    if src not in sinks:
+                        raise _RedirError(f"{SH}: {src}: bad file descriptor\n")
+                    sinks[r.fd] = sinks[src]
+                    continue
+                target = self.expander.word_text(r.target)
+                dev = fs.normalize(target, self.cwd)
+                if r.op == "<":
+                    if fs.is_virtual(dev):
+                        sinks[r.fd] = Stdin(self.device.virtual_text(dev).encode())
+                        continue
+                    try:
+                        sinks[r.fd] = Stdin(fs.read_bytes(dev, who="shell"))
+                    except OSError as e:
+                        raise _RedirError(f"{SH}: can't open {target}: {e.strerror}\n") from None
+                    continue
+                if dev == "/dev/null":
+                    sinks[r.fd] = null_sink
+                    continue
+                try:
+                    sink = FileSink(self.device, dev, append=r.op == ">>")
+                except OSError as e:
+                    raise _RedirError(f"{SH}: can't create {target}: {e.strerror}\n") from None
+                opened.append(sink)
+                sinks[r.fd] = sink
+        except BaseException:
+            for s in opened:
+                s.close()
+            raise
+        stdin = sinks.get(0, io.stdin)
+        return IO(stdin if isinstance(stdin, InStream) else io.stdin, sinks.get(1, io.out), sinks.get(2, io.err)), opened
+
+    def ctx(self, argv: list[str], io: IO, env: dict | None = None) -> Ctx:
+        return Ctx(self.device, argv, io.out, io.err, io.stdin, cwd=self.cwd, conn_stream=self.stream,
+                   env=env if env is not None else self.vars, shell=self)
+
+
+def _incomplete(e: ShellSyntaxError) -> bool:
+    """The text so far ends inside a command: read the next line before judging."""
+    msg = str(e)
+    return msg.endswith("unexpected EOF") or "unmatched" in msg or "unterminated" in msg
+
+
+class _RedirError(Exception):
+    def __init__(self, message: str):
+        self.message = message

@@ -147,7 +147,9 @@ class SyncService:
         except OSError:
             names = []
         if dev_path == "/proc":
-            names += [v.rsplit("/", 1)[1] for v in ("/proc/meminfo",)]
+            names += [n for n in self.device.proc_entries() if n not in names]
+        if not self.fs.listable(dev_path, "shell"):
+            names = []          # adbd's opendir fails with EACCES: the listing is just DONE
         for name in names:
             try:
                 st = os.lstat(os.path.join(host, name))
@@ -243,7 +245,7 @@ class SyncService:
     # -- RECV ------------------------------------------------------------------------------
     def _recv(self, path: str) -> bool:
         if self.fs.is_virtual(path):
-            data = self.device.meminfo().encode()
+            data = self.fs.read_bytes(path)
             self.out.put(b"DATA" + struct.pack("<I", len(data)) + data)
             self.out.put(b"DONE" + bytes(4))
             return True

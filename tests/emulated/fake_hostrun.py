@@ -19,6 +19,11 @@ from harness import contract  # noqa: E402
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--sleep", type=float, default=0.0)
+    p.add_argument("--gen-ms", type=float, default=0.0, help="each generation's interpreter call takes this long "
+                                                             "(a sleep: steady on a loaded machine), timed into wall_ms")
+    p.add_argument("--work", type=float, default=0.0, help="millions of loop iterations per generation: a fixed "
+                                                          "amount of CPU work (a SIGSTOP duty cycle slows it), timed "
+                                                          "into wall_ms")
     p.add_argument("--spec", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--result", required=True)
@@ -34,17 +39,29 @@ def main() -> int:
     for phase, n in (("warmup", spec["warmup_runs"]), ("measured", spec["measured_runs"])):
         for i in range(n):
             time.sleep(a.sleep)
+            t0 = time.perf_counter()
+            x = 0
+            for k in range(int(a.work * 1e6)):   # CPU-bound work
+                x += k
+            time.sleep(a.gen_ms / 1000)
+            state_file = os.environ.get("HARNESS_DEVICE_STATE_FILE")
+            state = json.load(open(state_file)) if state_file else {}
+            factor = state.get("slow_factor", 1.0)
+            if (a.work or a.gen_ms) and factor > 1:      # as harness.devices.host.reference_app's _Stretched: inside the timed region
+                time.sleep((time.perf_counter() - t0) * (factor - 1))
+            wall_ms = (time.perf_counter() - t0) * 1000 if (a.work or a.gen_ms) else 1.5
+            interactive = state.get("interactive")
             prompt = spec["prompts"][i % len(spec["prompts"])]
             gens.append({"phase": phase, "index": i, "prompt_index": i % len(spec["prompts"]),
                          "prompt_used": contract.apply_context_window(prompt, spec["context_window_words"]),
-                         "wall_ms": 1.5, "output_text": prompt + " ok", "token_count": 3, "prompt_token_count": 2,
+                         "wall_ms": wall_ms, "output_text": f"{prompt} ok interactive={interactive}", "token_count": 3, "prompt_token_count": 2,
                          "output_token_ids": None, "prefill_ms": None, "decode_ms": None,
                          "thermal_status_before": None, "thermal_status_after": None,
                          "battery_temp_c_before": None, "battery_temp_c_after": None,
                          "thermal_headroom_before": None, "thermal_headroom_before_age_ms": None,
                          "thermal_headroom_after": None, "thermal_headroom_after_age_ms": None,
-                         "interactive_before": None, "interactive_after": None})
-            print(contract.progress_line(spec["run_id"], phase, i, n, 1.5), flush=True)
+                         "interactive_before": interactive, "interactive_after": interactive})
+            print(contract.progress_line(spec["run_id"], phase, i, n, wall_ms), flush=True)
     doc = {"contract_version": contract.CONTRACT_VERSION, "run_id": spec["run_id"], "status": "ok", "error": None, "app": app,
            "device": device, "model": {"path": spec["model_path"], "sha256": spec["model_sha256"],
                                        "size_bytes": os.path.getsize(a.model)},

@@ -327,13 +327,10 @@ def test_missing_app_without_an_apk_names_the_build_script(tiny_models, emulated
 
 @pytest.mark.emulator(app_version_code=None)
 def test_missing_app_is_installed_from_the_built_apk(tiny_models, emulated_device, tmp_path):
-    import zipfile
+    from harness.emulator.apk import build_apk
 
-    apk = tmp_path / "app-release.apk"
-    with zipfile.ZipFile(apk, "w") as z:   # the emulated package manager reads this entry
-        z.writestr("harness-package.json", json.dumps({"package": contract.APP_PACKAGE,
-                                                       "version_code": contract.APP_VERSION_CODE,
-                                                       "version_name": contract.APP_VERSION_NAME}))
+    apk = tmp_path / "app-release.apk"      # an APK the emulated package manager accepts
+    apk.write_bytes(build_apk(contract.APP_PACKAGE, contract.APP_VERSION_CODE, contract.APP_VERSION_NAME))
     cfg = tmp_path / "devices.yaml"
     cfg.write_text(f"adb_server: 127.0.0.1:{emulated_device.adb_port}\ndevices:\n  dut:\n"
                    f"    endpoint: {emulated_device.serial}\n    apk: {apk}\n")

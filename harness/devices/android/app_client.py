@@ -166,8 +166,10 @@ def _wait(adb: Adb, spec: dict, result_path: str, watch: _Watch,
         seen_progress = max(seen_progress, n)
         if contract.find_done(log, run_id) is not None:
             return None
-        if running is False and adb.stat_size(result_path) is not None:
-            return None   # finished, and its done line is not (or no longer) in the log buffer
+        if running is not None and adb.stat_size(result_path) is not None:
+            # Finished (the app renames its result into place), whether or not the done line was
+            # seen: logd may have dropped it, and the app's process stays cached after a run.
+            return None
         if running is False:
             crash = _crash_text(adb.shell(["logcat", "-d", "-s", "AndroidRuntime", "ActivityManager"],
                                           timeout_s=30).stdout)

@@ -35,6 +35,37 @@ def _default_app() -> dict:
             "tflite_version": package_version("tensorflow", "unknown")}
 
 
+def slow_factor() -> float:
+    """The emulated phone's slowdown (docs/emulator.md, fault ``slow_factor`` and the screen-off
+    model): ``slow_factor`` in the JSON file named by $HARNESS_DEVICE_STATE_FILE, else 1."""
+    path = os.environ.get("HARNESS_DEVICE_STATE_FILE")
+    if not path:
+        return 1.0
+    try:
+        return max(1.0, float(json.loads(Path(path).read_text()).get("slow_factor", 1.0)))
+    except (OSError, ValueError, TypeError):
+        return 1.0
+
+
+class _Stretched:
+    """An interpreter signature runner whose calls take ``slow_factor()`` times as long: after
+    the call it waits (factor - 1) x the call's duration, inside the caller's timed region."""
+
+    def __init__(self, runner):
+        self.runner = runner
+
+    def __call__(self, **inputs):
+        t0 = time.perf_counter()
+        out = self.runner(**inputs)
+        factor = slow_factor()
+        if factor > 1.0:
+            time.sleep((time.perf_counter() - t0) * (factor - 1.0))
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self.runner, name)
+
+
 def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) -> dict:
     """Execute ``spec`` against the model at ``model_path``; return a contract result."""
     result = {
@@ -67,6 +98,10 @@ def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) 
         interpreter = load_with_text_ops(model_path, spec["threads"])
         gen = (Oneshot(interpreter) if spec["export"] == "oneshot"
                else PrefillDecodeRunner(interpreter, spec["max_length"]))
+        if os.environ.get("HARNESS_DEVICE_STATE_FILE"):     # on the emulated phone only
+            for attr in ("runner", "prefill", "decode"):
+                if hasattr(gen, attr):
+                    setattr(gen, attr, _Stretched(getattr(gen, attr)))
         result["load_ms"] = (time.perf_counter_ns() - t0) / 1e6
         result["load_kind"] = "warm"               # the sha256 above read the whole file
         result["threads_used"] = spec["threads"]   # the interpreter's num_threads
