@@ -70,9 +70,32 @@ class AppProcess:
         self.last_headroom_ok = -1e9            # PowerManager.mLastHeadroomUpdate
 
 
+class HeadroomSampler:
+    """The app's thermal-headroom sampler (contract v2, ThermalHeadroomSampler in the Kotlin app):
+    a real ``getThermalHeadroom`` call at most once a second, else the last reading with its age,
+    so every generation has a before and an after value and real readings have age 0."""
+
+    MIN_INTERVAL_S = 1.0
+    MIN_REUSED_AGE_MS = 0.001
+
+    def __init__(self, read):
+        self.read = read
+        self.last_at: float | None = None
+        self.last: float | None = None
+
+    def sample(self) -> tuple[float | None, float | None]:
+        now = time.monotonic()
+        if self.last_at is not None and now - self.last_at < self.MIN_INTERVAL_S:
+            age = max((now - self.last_at) * 1000, self.MIN_REUSED_AGE_MS)
+            return self.last, (None if self.last is None else age)
+        self.last, self.last_at = self.read(), now
+        return self.last, (None if self.last is None else 0.0)
+
+
 class AppRun:
     def __init__(self, proc: AppProcess, run_id: str | None, spec_path: str | None):
         self.proc = proc
+        self.headroom: HeadroomSampler | None = None
         self.run_id = run_id
         self.spec_path = spec_path
         self.runner: subprocess.Popen | None = None
@@ -243,9 +266,14 @@ class AppManager:
             self._log(run, contract.done_line(run_id, status if status in ("ok", "error") else "error"))
 
     def _state_snapshot(self, run: AppRun) -> tuple:
-        """(thermal status, battery °C, headroom) read as the app does around a generation."""
+        """(thermal status, battery °C, headroom, its age, interactive) as the app reads them
+        around a generation."""
         st = self.device.state
-        return self.device.current_thermal_status(), st.battery_temp_tenths_c / 10, self._headroom(run.proc)
+        if run.headroom is None:
+            run.headroom = HeadroomSampler(lambda: self._headroom(run.proc))
+        value, age = run.headroom.sample()
+        return (self.device.current_thermal_status(), st.battery_temp_tenths_c / 10, value, age,
+                bool(st.interactive))
 
     def _headroom(self, proc: AppProcess) -> float | None:
         now = time.monotonic()
@@ -330,8 +358,10 @@ class AppManager:
         except ValueError as e:
             return None, f"host runner wrote an unreadable result: {e}"
         for g, (b, a) in zip(doc.get("generations") or [], pairs):
-            (g["thermal_status_before"], g["battery_temp_c_before"], g["thermal_headroom_before"]) = b
-            (g["thermal_status_after"], g["battery_temp_c_after"], g["thermal_headroom_after"]) = a
+            (g["thermal_status_before"], g["battery_temp_c_before"], g["thermal_headroom_before"],
+             g["thermal_headroom_before_age_ms"], g["interactive_before"]) = b
+            (g["thermal_status_after"], g["battery_temp_c_after"], g["thermal_headroom_after"],
+             g["thermal_headroom_after_age_ms"], g["interactive_after"]) = a
         return doc, None
 
     def _first_progress(self, run: AppRun) -> None:

@@ -83,9 +83,10 @@ def test_benchmark_run_writes_result_and_the_process_stays_cached(emulated_devic
     assert doc["app"]["runtime"] == "emulated-app/host-tensorflow-interpreter"
     assert doc["generations"][0]["prompt_used"] == "hello 'world'; $(rm -rf /)"
     assert all(g["thermal_status_before"] == 0 for g in doc["generations"])
-    # getThermalHeadroom: the first read answers; reads within 500 ms of it are NaN -> null.
+    # One real getThermalHeadroom read, then that reading reused with its age (the v2 app's
+    # sampler): every generation has both values.
     heads = [h for g in doc["generations"] for h in (g["thermal_headroom_before"], g["thermal_headroom_after"])]
-    assert heads[0] == 0.37 and heads[1:] == [None] * (len(heads) - 1)
+    assert heads == [0.37] * len(heads) and doc["generations"][0]["thermal_headroom_before_age_ms"] == 0
     # finishAndRemoveTask() leaves the process cached: pidof still answers, until force-stop.
     time.sleep(0.3)
     assert d.shell(f"pidof {contract.APP_PACKAGE}").stdout.strip() == pid != b""
@@ -99,13 +100,33 @@ def test_benchmark_run_writes_result_and_the_process_stays_cached(emulated_devic
 
 
 @pytest.mark.emulator(hostrun_cmd=FAKE_RUNNER + ["--sleep", "0.35"], state={"thermal_headroom": 0.5})
-def test_headroom_answers_again_after_500_ms(emulated_device):
-    _launch(emulated_device, "head", measured=3, warmup=0)
+def test_every_generation_has_both_headroom_values(emulated_device):
+    """As the v2 app: getThermalHeadroom at most once a second, else the last reading with its
+    age — so no generation loses a value to Android's NaN rule (review C1)."""
+    _launch(emulated_device, "head", measured=4, warmup=0)
     _wait_done(emulated_device, "head")
     gens = _result(emulated_device, "head")["generations"]
-    # generation k's "after" read comes >= 350 ms after the last; its "before" right after that.
-    heads = [h for g in gens for h in (g["thermal_headroom_before"], g["thermal_headroom_after"])]
-    assert heads[0] == 0.5 and None in heads and heads.count(0.5) >= 2
+    heads = [g[f"thermal_headroom_{w}"] for g in gens for w in ("before", "after")]
+    ages = [g[f"thermal_headroom_{w}_age_ms"] for g in gens for w in ("before", "after")]
+    assert heads == [0.5] * 8
+    assert ages[0] == 0 and all(a is not None and a >= 0 for a in ages)
+    assert any(a >= 300 for a in ages)           # reused readings carry their age
+    assert all(g["interactive_before"] is True and g["interactive_after"] is True for g in gens)
+
+
+def test_headroom_is_nan_when_asked_again_within_500_ms():
+    """The emulated PowerManager itself (MINIMUM_HEADROOM_TIME_MILLIS = 500), below the app's sampler."""
+    from types import SimpleNamespace
+
+    from harness.emulator.app import AppManager
+
+    device = SimpleNamespace(state=SimpleNamespace(thermal_headroom=0.4))
+    manager = AppManager(device)
+    proc = SimpleNamespace(last_headroom_ok=-1e9)
+    assert manager._headroom(proc) == 0.4
+    assert manager._headroom(proc) is None       # at once again: NaN (null)
+    proc.last_headroom_ok -= 0.6                 # 600 ms later
+    assert manager._headroom(proc) == 0.4
 
 
 @pytest.mark.emulator(hostrun_cmd=FAKE_RUNNER + ["--sleep", "0.3"])
