@@ -33,4 +33,4 @@ def run(args) -> int:
     argv = list(args.emulator_args)
     if not argv:
         argv = ["--help"]
-    return emulator_main(argv)
+    return emulator_main(argv, prog="harness emulator")

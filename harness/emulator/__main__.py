@@ -25,8 +25,8 @@ def _json_arg(text: str) -> dict | list:
         raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.emulator", description=__doc__)
+def build_parser(prog: str = "python -m harness.emulator") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp):
@@ -113,10 +113,10 @@ def serve(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m harness.emulator") -> int:
     from harness.emulator import manage
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         if args.command == "serve":
             return serve(args)
