@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from harness.errors import UserError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RUN_STATUSES = ("running", "complete", "interrupted", "failed")
 
 
@@ -27,8 +27,32 @@ def _v1_to_v2(doc: dict) -> dict:
     return doc
 
 
+# What app contract v2 added to a block and to each sample; v2 files did not know them.
+V3_BLOCK_FIELDS = ("load_kind", "cold_load_ms")
+V3_SAMPLE_FIELDS = ("thermal_headroom_before_age_ms", "thermal_headroom_after_age_ms",
+                    "interactive_before", "interactive_after")
+
+
+def _v2_to_v3(doc: dict) -> dict:
+    """v3 records what app contract v2 measures: a block's ``load_kind`` and ``cold_load_ms``,
+    ``params.cpu_count`` (what the app saw), and per sample the thermal headroom readings' ages
+    and whether the device was interactive. A v2 file did not record them: unknown (null)."""
+    for b in doc.get("blocks") or []:
+        if not isinstance(b, dict):
+            continue
+        for k in V3_BLOCK_FIELDS:
+            b.setdefault(k, None)
+        if isinstance(b.get("params"), dict):
+            b["params"].setdefault("cpu_count", None)
+        for s in b.get("samples") or []:
+            if isinstance(s, dict):
+                for k in V3_SAMPLE_FIELDS:
+                    s.setdefault(k, None)
+    return doc
+
+
 # Step-by-step migrations: MIGRATIONS[n] turns a version-n document into version n+1.
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(doc: dict, source: str = "result file") -> dict:
@@ -85,6 +109,8 @@ class Block:
     finished_at: str | None = None
     app: dict | None = None
     load_ms: float | None = None
+    load_kind: str | None = None              # "warm": the file was just read (page cache); v3
+    cold_load_ms: float | None = None         # a load with the model's pages dropped, if measured; v3
     memory: dict | None = None
     env_before: dict | None = None
     env_after: dict | None = None

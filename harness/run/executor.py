@@ -106,7 +106,8 @@ def _measure(ctx: _Context, describe: dict, cell: Cell, model: Converted, bid: s
         device={**describe, "fingerprint": result["device"]["fingerprint"] or describe["fingerprint"],
                 "emulated": bool(describe.get("emulated") or result["device"]["emulated"])},
         app=result["app"], model=model.record(), params=params_record(plan, cell, spec, result),
-        load_ms=result["load_ms"], memory=result["memory"], env_before=env_before, env_after=env_after,
+        load_ms=result["load_ms"], load_kind=result.get("load_kind"), cold_load_ms=result.get("cold_load_ms"),
+        memory=result["memory"], env_before=env_before, env_after=env_after,
         samples=to_samples(result["generations"], cell.max_length, ctx.job.detokenize), drift=None)
 
 

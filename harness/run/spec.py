@@ -44,6 +44,7 @@ def params_record(plan: Plan, cell: Cell, spec: dict, result: dict) -> dict:
     """What was requested beside what the app actually used."""
     return {"context_window_words": cell.context_window, "warmup_runs": plan.warmup,
             "measured_runs": plan.runs, "threads_requested": spec["threads"],
-            "threads_used": result["threads_used"], "delegate_requested": "cpu",
+            "threads_used": result["threads_used"], "cpu_count": result.get("cpu_count"),
+            "delegate_requested": "cpu",
             "delegate_used": result["delegate_used"], "prompts_sha256": plan.prompts_sha256,
             "prompts_source": plan.prompts_source}

@@ -123,7 +123,7 @@ def test_baseline_save_and_compare_main(tmp_path, monkeypatch):
     rd = ["--results-dir", str(tmp_path)]
     assert cli.main(["baseline", "save", "v1", "run-a", "run-b", *rd]) == 0
     saved = json.loads((tmp_path / "baselines" / "v1.json").read_text())
-    assert saved["schema_version"] == results.SCHEMA_VERSION == 2 and saved["baseline"]["runs"] == ["run-a", "run-b"]
+    assert saved["schema_version"] == results.SCHEMA_VERSION == 3 and saved["baseline"]["runs"] == ["run-a", "run-b"]
     assert [b["block_id"] for b in saved["blocks"]] == ["run-a/pixel7/fp32", "run-b/pixel7/fp32"]
     df = load_frame(["v1"], tmp_path)                   # a baseline name resolves to the file
     assert (df["phase"] == "measured").sum() == 12 and (df["phase"] == "warmup").sum() == 2

@@ -207,17 +207,30 @@ def test_v1_file_loads_without_the_v2_fields(tmp_path):
 
 
 def test_old_schema_is_migrated_on_load(tmp_path, monkeypatch):
-    """Pretend the harness reads v3 and v2 -> v3 renames a field: a v1 file goes through
-    v1 -> v2 (the real step), then v2 -> v3."""
-    def v2_to_v3(doc):
+    """Pretend the harness reads one version more, whose step renames a field: a v1 file goes
+    through every real step, then the pretended one."""
+    def rename(doc):
         for b in doc["blocks"]:
             b["model"]["source"] = b["model"]["source"].replace("preset:", "keras-hub:")
         return doc
 
-    monkeypatch.setattr(results, "SCHEMA_VERSION", 3)
-    monkeypatch.setitem(results.MIGRATIONS, 2, v2_to_v3)
+    current = results.SCHEMA_VERSION
+    monkeypatch.setattr(results, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(results.MIGRATIONS, current, rename)
     df = load_frame([_as_v1("20261125T144500Z-phone1.json", tmp_path)], tmp_path)
     assert set(df.model_source) == {"keras-hub:gpt2_base_en"}
+
+
+def test_v2_file_gains_the_contract_v2_fields_as_unknown():
+    """v2 -> v3: the fields app contract v2 added are present, and null (not measured then)."""
+    from harness.results.store import load
+
+    doc = load(RESULTS / "20261125T144500Z-phone1.json")
+    assert doc.schema_version == results.SCHEMA_VERSION == 3
+    for b in doc.blocks:
+        assert b.load_kind is None and b.cold_load_ms is None and b.params["cpu_count"] is None
+        for s in b.samples:
+            assert all(s[k] is None for k in results.V3_SAMPLE_FIELDS)
 
 
 def test_terminal_renders_to_console(report):
