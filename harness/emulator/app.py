@@ -27,7 +27,6 @@ import datetime
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -35,6 +34,8 @@ import time
 from pathlib import Path
 
 from harness import contract
+from harness.emulator.children import python_env
+from harness.proc import kill_group
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,6 @@ HEADROOM_MIN_INTERVAL_S = 0.5
 # Modelled launch times for `am start -W` (the emulated activity itself starts at once).
 LAUNCH_S = {"COLD": 0.15, "WARM": 0.08, "HOT": 0.03}
 STATE_FILE_ENV = "HARNESS_DEVICE_STATE_FILE"
-# Where the harness package lives, so the runner subprocess can import it.
-_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _now_iso() -> str:
@@ -205,8 +204,6 @@ class AppManager:
 
     def _read_spec(self, run: AppRun) -> dict:
         """Read the spec as the app's uid would (BenchmarkSession.run's messages)."""
-        from harness.emulator.device import fs_error  # noqa: F401  (same errno texts)
-
         fs = self.device.fs
         path = run.spec_path or ""
         if not path:
@@ -317,8 +314,7 @@ class AppManager:
         argv = list(self.device.hostrun_cmd or [sys.executable, "-m", HOSTRUN_MODULE])
         argv += ["--spec", str(spec_host), "--model", str(model_host), "--result", str(tmp_result),
                  "--device-json", str(device_json), "--app-json", str(app_json)]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = _PROJECT_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = python_env(dict(os.environ))
         env[STATE_FILE_ENV] = str(run.state_file)
         stderr_path = work / "runner.stderr"
         with open(stderr_path, "wb") as stderr:
@@ -431,15 +427,6 @@ def _host_status_kb(pid: int) -> tuple[int, int]:
 
 
 def _kill(proc: subprocess.Popen | None) -> None:
-    """Kill the runner's process group (stopped or not). Never raises."""
-    if proc is None or proc.poll() is not None:
-        return
-    for sig in (signal.SIGKILL, signal.SIGCONT):
-        try:
-            os.killpg(proc.pid, sig)
-        except OSError:
-            pass
-    try:
-        proc.wait(timeout=5)
-    except Exception:
-        pass
+    """Kill the runner's process group while it runs. Never raises."""
+    if proc is not None and proc.poll() is None:
+        kill_group(proc)
