@@ -11,7 +11,7 @@ import time
 
 from harness import contract
 from harness.emulator.apk import ApkError
-from harness.emulator.device import LogcatPrinter
+from harness.emulator.logd import LogcatPrinter
 from harness.emulator.shell import Ctx
 
 _SYSTEM = {"android": "/system/framework/framework-res.apk", "com.android.shell": "/system/priv-app/Shell/Shell.apk",
