@@ -12,7 +12,7 @@ import time
 from harness import contract
 from harness.emulator.apk import ApkError
 from harness.emulator.logd import LogcatPrinter
-from harness.emulator.shell import Ctx
+from harness.emulator.sh.streams import Ctx
 
 _SYSTEM = {"android": "/system/framework/framework-res.apk", "com.android.shell": "/system/priv-app/Shell/Shell.apk",
            "com.android.settings": "/system_ext/priv-app/Settings/Settings.apk",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from harness import contract
-from harness.emulator.shell import Ctx
+from harness.emulator.sh.streams import Ctx
 
 # svc power stayon: BatteryManager.BATTERY_PLUGGED_AC | USB | WIRELESS.
 _STAYON = {"true": 7, "false": 0, "ac": 1, "usb": 2, "wireless": 4}

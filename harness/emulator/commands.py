@@ -15,7 +15,7 @@ import shutil
 import stat as stat_mod
 import time
 
-from harness.emulator.shell import SH, Ctx
+from harness.emulator.sh.streams import SH, Ctx
 
 
 def split_flags(ctx: Ctx, allowed: str, with_value: str = "") -> tuple[set[str], dict[str, str], list[str]] | None:
@@ -903,7 +903,7 @@ def cmd_sort(ctx: Ctx) -> int:
 
 
 def cmd_tee(ctx: Ctx) -> int:
-    from harness.emulator.shio import FileSink
+    from harness.emulator.sh.streams import FileSink
 
     append = "-a" in ctx.argv
     sinks, status = [], 0

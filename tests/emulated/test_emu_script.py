@@ -184,7 +184,7 @@ def test_an_emulator_bug_is_a_message_and_exit_255(tmp_path, monkeypatch):
     """In-process: a command that raises gives stderr text and status 255, never a silent 0."""
     from harness.emulator import commands
     from harness.emulator.device import Device
-    from harness.emulator.shell import Shell
+    from harness.emulator.sh.shell import Shell
 
     def broken(ctx):
         raise TypeError("unsupported operand type(s) for |: 'set' and 'dict'")
