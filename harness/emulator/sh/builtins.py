@@ -257,7 +257,7 @@ def _script_or_error(sh: Shell, name: str, io: IO, argv: list[str], env: dict) -
     dev = fs.normalize(name, sh.cwd)
     host = fs.host(dev)
     base = dev.rsplit("/", 1)[-1]
-    from harness.emulator.commands import COMMANDS
+    from harness.emulator.cmds import COMMANDS
 
     if dev.rsplit("/", 1)[0] in SYSTEM_BIN_DIRS and base in COMMANDS and not host.exists():
         return _run_command(sh, COMMANDS[base], argv, io, env)
@@ -287,7 +287,7 @@ def _run_command(sh: Shell, func, argv: list[str], io: IO, env: dict) -> int:
 
 def dispatch(sh: Shell, argv: list[str], assigns: list, io: IO) -> int:
     """Run one simple command; returns its status."""
-    from harness.emulator.commands import COMMANDS
+    from harness.emulator.cmds import COMMANDS
 
     name = argv[0]
     env = sh.vars
