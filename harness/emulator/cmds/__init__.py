@@ -6,7 +6,7 @@ commands (pm, am, dumpsys, logcat, getprop...) are in harness.emulator.android.
 """
 from __future__ import annotations
 
-from harness.emulator import android_cmds
+from harness.emulator import android
 from harness.emulator.cmds import fileops, files, system, text
 
-COMMANDS = {**files.COMMANDS, **fileops.COMMANDS, **text.COMMANDS, **system.COMMANDS, **android_cmds.COMMANDS}
+COMMANDS = {**files.COMMANDS, **fileops.COMMANDS, **text.COMMANDS, **system.COMMANDS, **android.COMMANDS}
