@@ -1,4 +1,4 @@
-"""toybox's small system commands: true, false, sleep, id, whoami, uname, test/[, basename, dirname, env, umask, date."""
+"""toybox's small system commands: true, false, sleep, id, whoami, uname, test, basename, dirname, env, umask, date."""
 from __future__ import annotations
 
 import posixpath
