@@ -43,8 +43,9 @@ class Faults:
     latency_ms_per_packet: float = 0.0
     bandwidth_bytes_per_s: float | None = None
     # The benchmark app's work takes this many times longer (>= 1; 1.2 = a 20 % slowdown):
-    # its runner process is duty-cycled with SIGSTOP/SIGCONT, so the slowdown is measured
-    # inside the app like a real one (issue #15: rehearsing the regression gate).
+    # the host runner stretches each interpreter call inside its timed region (app.py), so
+    # the slowdown is measured inside the app like a real one (issue #15: rehearsing the
+    # regression gate).
     slow_factor: float = 1.0
 
     def update(self, values: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 ``start_emulator`` spawns ``python -m harness.emulator serve`` in its own session with
 its state under ``$HARNESS_CACHE/emulators/<name>/`` (default ``~/.cache/harness``),
 waits for it to listen, and ``adb connect``s it to the adb server (starting the server
-if needed). ``harness emulator start|stop|list`` in harness/cli.py calls these.
+if needed). ``harness emulator start|stop|list`` (harness/cli/emulator.py) calls these.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,16 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from harness import contract
+from harness.emulator.children import pid_alive, python_env, terminate, wait_gone
 from harness.emulator.profiles import DEFAULT_PROFILE, PROFILE_NAMES
 from harness.emulator.server import STATE_FILE
 from harness.errors import UserError
+from harness.paths import cache_root
 
 DEFAULT_ADB_PORT = 5037
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
 ADB_CALL_TIMEOUT_S = 20.0
 CONTROL_TIMEOUT_S = 10.0
-_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def default_adb_port() -> int:
@@ -38,10 +38,6 @@ def default_adb_port() -> int:
         return int(os.environ.get("ANDROID_ADB_SERVER_PORT") or DEFAULT_ADB_PORT)
     except ValueError:
         raise UserError(f"ANDROID_ADB_SERVER_PORT is not a port: {os.environ['ANDROID_ADB_SERVER_PORT']!r}") from None
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE") or Path.home() / ".cache" / "harness")
 
 
 def emulators_root(state_root: Path | str | None = None) -> Path:
@@ -127,7 +123,7 @@ class EmulatorHandle:
         return f"{self.name}\t{self.serial}\t{self.profile}\tpid {self.pid}\tadb port {self.adb_port}"
 
     def alive(self) -> bool:
-        return _pid_alive(self.pid)
+        return pid_alive(self.pid)
 
     @classmethod
     def from_state_file(cls, path: Path) -> "EmulatorHandle":
@@ -135,20 +131,6 @@ class EmulatorHandle:
         return cls(name=info["name"], serial=info["serial"], port=info["port"], control_port=info["control_port"],
                    pid=info["pid"], profile=info["profile"], state_dir=Path(info["state_dir"]),
                    fs_root=Path(info["fs_root"]), adb_port=info.get("adb_port"))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child counts as gone
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def start_emulator(name: str | None = None, *, profile: str = DEFAULT_PROFILE, port: int | None = None,
@@ -169,10 +151,7 @@ def start_emulator(name: str | None = None, *, profile: str = DEFAULT_PROFILE, p
     if profile not in PROFILE_NAMES:
         raise UserError(f"unknown emulator profile {profile!r}; known: {', '.join(PROFILE_NAMES)}")
     root = emulators_root(state_root)
-    if name is None:
-        taken = {p.name for p in root.iterdir()} if root.is_dir() else set()
-        name = next(f"{profile}-{i}" for i in range(1, 10_000) if f"{profile}-{i}" not in taken
-                    or not _live_state(root / f"{profile}-{i}"))
+    name = _free_name(root, profile) if name is None else name
     if not name or "/" in name or name.startswith("."):
         raise UserError(f"bad emulator name {name!r}")
     state_dir = root / name
@@ -186,17 +165,31 @@ def start_emulator(name: str | None = None, *, profile: str = DEFAULT_PROFILE, p
     if port is not None:
         argv += ["--port", str(port)]
     argv += ["--adb-port", str(adb_port)]
-    if faults:
-        argv += ["--faults", json.dumps(faults)]
-    if state:
-        argv += ["--state", json.dumps(state)]
-    if hostrun_cmd:
-        argv += ["--hostrun-cmd", json.dumps(hostrun_cmd)]
-    proc_env = adb_env(env)
-    proc_env["PYTHONPATH"] = _PROJECT_ROOT + (os.pathsep + proc_env["PYTHONPATH"] if proc_env.get("PYTHONPATH") else "")
+    for option, value in (("--faults", faults), ("--state", state), ("--hostrun-cmd", hostrun_cmd)):
+        if value:
+            argv += [option, json.dumps(value)]
+    handle = _spawn(argv, name, state_dir, python_env(adb_env(env)), timeout_s)
+    if connect:
+        try:
+            connect_adb(handle, adb_port, env=env, timeout_s=timeout_s)
+        except UserError:
+            stop_emulator(name, state_root=state_root, env=env)
+            raise
+    return handle
+
+
+def _free_name(root: Path, profile: str) -> str:
+    """``<profile>-<n>`` for the first n whose state directory is unused or stale."""
+    taken = {p.name for p in root.iterdir()} if root.is_dir() else set()
+    return next(f"{profile}-{i}" for i in range(1, 10_000) if f"{profile}-{i}" not in taken
+                or not _live_state(root / f"{profile}-{i}"))
+
+
+def _spawn(argv: list[str], name: str, state_dir: Path, env: dict[str, str], timeout_s: float) -> EmulatorHandle:
+    """Run ``serve`` in a session of its own; its handle once its state file names its pid."""
     log_path = state_dir / "emulator.log"
     with open(log_path, "ab") as logf:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=proc_env,
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
                                 start_new_session=True, cwd=str(state_dir))
     deadline = time.monotonic() + timeout_s
     state_file = state_dir / STATE_FILE
@@ -205,23 +198,16 @@ def start_emulator(name: str | None = None, *, profile: str = DEFAULT_PROFILE, p
             try:
                 handle = EmulatorHandle.from_state_file(state_file)
                 if handle.pid == proc.pid:
-                    break
+                    return handle
             except (ValueError, KeyError, OSError):
                 pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            _terminate(proc.pid)
+            terminate(proc.pid, STOP_TIMEOUT_S)
             tail = log_path.read_text("utf-8", "replace").strip().splitlines()[-5:]
             raise UserError(f"emulator {name!r} did not start"
                             + (f" (exit status {proc.returncode})" if proc.returncode is not None else "")
                             + (": " + " | ".join(tail) if tail else ""))
         time.sleep(0.02)
-    if connect:
-        try:
-            connect_adb(handle, adb_port, env=env, timeout_s=timeout_s)
-        except UserError:
-            stop_emulator(name, state_root=state_root, env=env)
-            raise
-    return handle
 
 
 def connect_adb(handle: EmulatorHandle, adb_port: int, env: dict[str, str] | None = None,
@@ -250,26 +236,7 @@ def _live_state(state_dir: Path) -> EmulatorHandle | None:
         handle = EmulatorHandle.from_state_file(path)
     except (ValueError, KeyError, OSError):
         return None
-    return handle if _pid_alive(handle.pid) else None
-
-
-def _terminate(pid: int) -> None:
-    """SIGTERM, then SIGKILL; never raises."""
-    for sig, wait_s in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, STOP_TIMEOUT_S)):
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            return
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    return
-            except ChildProcessError:
-                pass
-            if not _pid_alive(pid):
-                return
-            time.sleep(0.02)
+    return handle if pid_alive(handle.pid) else None
 
 
 def stop_emulator(name: str | None = None, *, all: bool = False, state_root: Path | str | None = None,
@@ -298,15 +265,8 @@ def stop_emulator(name: str | None = None, *, all: bool = False, state_root: Pat
             control(h.control_port, "stop", timeout_s=2)
         except (UserError, ValueError):
             pass
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _pid_alive(h.pid) and time.monotonic() < deadline:
-            try:
-                os.waitpid(h.pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.02)
-        if _pid_alive(h.pid):
-            _terminate(h.pid)
+        if not wait_gone(h.pid, STOP_TIMEOUT_S):
+            terminate(h.pid, STOP_TIMEOUT_S)
         try:
             (h.state_dir / STATE_FILE).unlink(missing_ok=True)
         except OSError:

@@ -26,31 +26,37 @@ _COMMON = {
     "ro.build.characteristics": "nosdcard",
 }
 
+
+def _pixel_props(model: str, codename: str, build_id: str, incremental: str, platform: str, soc_model: str) -> dict:
+    """The properties a Pixel on a user build of Android 14 reports (``adb shell getprop``)."""
+    return {
+        "ro.product.brand": "google",
+        "ro.product.manufacturer": "Google",
+        "ro.product.model": model,
+        "ro.product.name": codename,
+        "ro.product.device": codename,
+        "ro.product.board": codename,
+        "ro.hardware": codename,
+        "ro.build.fingerprint": f"google/{codename}/{codename}:14/{build_id}/{incremental}:user/release-keys",
+        "ro.build.version.release": "14",
+        "ro.build.version.sdk": "34",
+        "ro.build.id": build_id,
+        "ro.build.type": "user",
+        "ro.product.cpu.abi": "arm64-v8a",
+        # Pixel 7 and 8 are 64-bit only (XDA / Android Authority getprop dumps, Oct 2022).
+        "ro.product.cpu.abilist": "arm64-v8a",
+        "ro.product.cpu.abilist64": "arm64-v8a",
+        "ro.product.cpu.abilist32": "",
+        "ro.board.platform": platform,
+        "ro.build.version.incremental": incremental,
+        "ro.soc.manufacturer": "Google",
+        "ro.soc.model": soc_model,
+    }
+
+
 _PROFILES: dict[str, dict] = {
     "pixel7": {
-        "props": {
-            "ro.product.brand": "google",
-            "ro.product.manufacturer": "Google",
-            "ro.product.model": "Pixel 7",
-            "ro.product.name": "panther",
-            "ro.product.device": "panther",
-            "ro.product.board": "panther",
-            "ro.hardware": "panther",
-            "ro.build.fingerprint": "google/panther/panther:14/AP2A.240805.005/12025142:user/release-keys",
-            "ro.build.version.release": "14",
-            "ro.build.version.sdk": "34",
-            "ro.build.id": "AP2A.240805.005",
-            "ro.build.type": "user",
-            "ro.product.cpu.abi": "arm64-v8a",
-            # Pixel 7 and 8 are 64-bit only (XDA / Android Authority getprop dumps, Oct 2022).
-            "ro.product.cpu.abilist": "arm64-v8a",
-            "ro.product.cpu.abilist64": "arm64-v8a",
-            "ro.product.cpu.abilist32": "",
-            "ro.board.platform": "gs201",
-            "ro.build.version.incremental": "12025142",
-            "ro.soc.manufacturer": "Google",
-            "ro.soc.model": "GS201",
-        },
+        "props": _pixel_props("Pixel 7", "panther", "AP2A.240805.005", "12025142", "gs201", "GS201"),
         # source.android.com "Build Pixel kernels": panther uses pantah-kernels/5.10.
         "kernel": "5.10.198-android13-4-00050-g12f3388846c3-ab11920634",
         # wm size / wm density of a Pixel 7 (1080x2400, 420 dpi).
@@ -60,28 +66,7 @@ _PROFILES: dict[str, dict] = {
         "cpus": 8,
     },
     "pixel8": {
-        "props": {
-            "ro.product.brand": "google",
-            "ro.product.manufacturer": "Google",
-            "ro.product.model": "Pixel 8",
-            "ro.product.name": "shiba",
-            "ro.product.device": "shiba",
-            "ro.product.board": "shiba",
-            "ro.hardware": "shiba",
-            "ro.build.fingerprint": "google/shiba/shiba:14/AP2A.240905.003/12231197:user/release-keys",
-            "ro.build.version.release": "14",
-            "ro.build.version.sdk": "34",
-            "ro.build.id": "AP2A.240905.003",
-            "ro.build.type": "user",
-            "ro.product.cpu.abi": "arm64-v8a",
-            "ro.product.cpu.abilist": "arm64-v8a",
-            "ro.product.cpu.abilist64": "arm64-v8a",
-            "ro.product.cpu.abilist32": "",
-            "ro.board.platform": "zuma",
-            "ro.build.version.incremental": "12231197",
-            "ro.soc.manufacturer": "Google",
-            "ro.soc.model": "Tensor G3",
-        },
+        "props": _pixel_props("Pixel 8", "shiba", "AP2A.240905.003", "12231197", "zuma", "Tensor G3"),
         # Pixel 8 (shiba) ships the android14-5.15 kernel line.
         "kernel": "5.15.137-android14-11-gbf4f9bc41c3b-ab11664771",
         "screen": (1080, 2400, 420),

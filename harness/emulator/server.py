@@ -94,8 +94,9 @@ class EmulatorServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        for target, name in ((self._accept_loop, "adb-accept"), (self._control_loop, "control-accept")):
-            t = threading.Thread(target=target, name=name, daemon=True)
+        for listener, handle, name in ((self.listener, self._adb_client, "adb-accept"),
+                                       (self.control, self._control_accepted, "control-accept")):
+            t = threading.Thread(target=self._accept_loop, args=(listener, handle), name=name, daemon=True)
             t.start()
             self._threads.append(t)
         self.write_state_file()
@@ -110,38 +111,34 @@ class EmulatorServer:
         tmp.write_text(json.dumps(info, indent=1))
         os.replace(tmp, path)
 
-    # -- ADB ------------------------------------------------------------------------------
-    def _accept_loop(self) -> None:
+    def _accept_loop(self, listener: socket.socket, handle) -> None:
+        """Hand each connection ``listener`` accepts to ``handle`` until the server stops."""
         while not self.stopped.is_set():
             try:
-                sock, _addr = self.listener.accept()
+                sock, _addr = listener.accept()
             except OSError:
                 if self.stopped.is_set():
                     return
                 time.sleep(0.05)
                 continue
-            if self.device.faults.take_refusal():
-                # RST instead of FIN: the closest thing to "connection refused" on a live port.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                sock.close()
-                continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(sock, self.router, self.device.props, link=self.shaper,
-                              on_close=self.device.connections.discard)
-            self.device.connections.add(conn)
-            threading.Thread(target=conn.serve, name="adb-conn", daemon=True).start()
+            handle(sock)
+
+    # -- ADB ------------------------------------------------------------------------------
+    def _adb_client(self, sock: socket.socket) -> None:
+        if self.device.faults.take_refusal():
+            # RST instead of FIN: the closest thing to "connection refused" on a live port.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Connection(sock, self.router, self.device.props, link=self.shaper,
+                          on_close=self.device.connections.discard)
+        self.device.connections.add(conn)
+        threading.Thread(target=conn.serve, name="adb-conn", daemon=True).start()
 
     # -- control channel --------------------------------------------------------------------
-    def _control_loop(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                sock, _addr = self.control.accept()
-            except OSError:
-                if self.stopped.is_set():
-                    return
-                time.sleep(0.05)
-                continue
-            threading.Thread(target=self._control_client, args=(sock,), name="control", daemon=True).start()
+    def _control_accepted(self, sock: socket.socket) -> None:
+        threading.Thread(target=self._control_client, args=(sock,), name="control", daemon=True).start()
 
     def _control_client(self, sock: socket.socket) -> None:
         with sock, sock.makefile("rwb") as f:

@@ -11,8 +11,8 @@ import logging
 import struct
 import threading
 
-from harness.emulator.shell import Shell
-from harness.emulator.shio import Stdin
+from harness.emulator.sh.shell import Shell
+from harness.emulator.sh.streams import Stdin
 from harness.emulator.sync import SyncService
 from harness.emulator.transport import ConnectionDropped, Stream, StreamClosed
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from harness.emulator import list_emulators, start_emulator, stop_emulator
-from harness.emulator.manage import _pid_alive
+from harness.emulator.children import pid_alive
 from harness.errors import UserError
 
 pytestmark = pytest.mark.timeout(60)
@@ -45,7 +45,7 @@ def test_api_start_stop_no_leaks(adb_server, tmp_path):
     assert [x.name for x in list_emulators(root)] == ["a"]
     assert h.snapshot()["profile"] == "emulator-x86_64"
     assert stop_emulator("a", state_root=root, env=adb_server.env) == ["a"]
-    assert not _pid_alive(h.pid)
+    assert not pid_alive(h.pid)
     assert list_emulators(root) == []
     assert stop_emulator("a", state_root=root) == []  # already gone: not an error
     with pytest.raises(UserError, match="no emulator named 'zz'"):

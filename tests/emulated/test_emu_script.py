@@ -182,14 +182,14 @@ def test_thermalservice_override_and_screen_controls(shared_device):
 
 def test_an_emulator_bug_is_a_message_and_exit_255(tmp_path, monkeypatch):
     """In-process: a command that raises gives stderr text and status 255, never a silent 0."""
-    from harness.emulator import commands
+    from harness.emulator import cmds
     from harness.emulator.device import Device
-    from harness.emulator.shell import Shell
+    from harness.emulator.sh.shell import Shell
 
     def broken(ctx):
         raise TypeError("unsupported operand type(s) for |: 'set' and 'dict'")
 
-    monkeypatch.setitem(commands.COMMANDS, "broken", broken)
+    monkeypatch.setitem(cmds.COMMANDS, "broken", broken)
     device = Device(tmp_path / "dev", "t")
     out, err = [], []
     status = Shell(device, out.append, err.append).run("broken; echo after $?")

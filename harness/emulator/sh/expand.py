@@ -3,18 +3,15 @@ field splitting on IFS, and pathname globbing over the device's file system (POS
 as mksh does it)."""
 from __future__ import annotations
 
-import ast
 import os
 import posixpath
 import re
 
-from harness.emulator.shparse import ShellSyntaxError, Word
+from harness.emulator.sh.arith import ExpansionError, arith_eval
+from harness.emulator.sh.lexer import Lexer
+from harness.emulator.sh.syntax import ShellSyntaxError, Word
 
 _GLOB = set("*?[")
-
-
-class ExpansionError(Exception):
-    """``${X:?msg}`` and bad arithmetic: the message goes to stderr, the command fails."""
 
 
 def _glob_regex(components: list[tuple[str, bool]]) -> re.Pattern:
@@ -123,7 +120,7 @@ class Expander:
     # -- arithmetic ---------------------------------------------------------------------------
     def arith(self, text: str) -> str:
         expanded = self.word_text(_reparse(text)) if "$" in text or "`" in text else text
-        return str(_arith_eval(expanded, self.sh.vars))
+        return str(arith_eval(expanded, self.sh.vars))
 
     # -- words ---------------------------------------------------------------------------------
     def _part_text(self, part) -> str:
@@ -236,76 +233,4 @@ class Expander:
 
 
 def _reparse(text: str) -> Word:
-    from harness.emulator.shparse import Lexer
-
     return Lexer(text).word_all()
-
-
-_ARITH_OK = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.Constant, ast.Name, ast.Load,
-             ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.USub, ast.UAdd, ast.Not, ast.Invert, ast.Lt, ast.Gt,
-             ast.LtE, ast.GtE, ast.Eq, ast.NotEq, ast.And, ast.Or, ast.BitAnd, ast.BitOr, ast.BitXor,
-             ast.LShift, ast.RShift, ast.IfExp)
-
-
-def _arith_eval(text: str, variables: dict) -> int:
-    src = text.strip()
-    if re.search(r"(\+\+|--|[^=!<>]=[^=]|^=)", src.replace("==", "  ").replace("!=", "  ")
-                 .replace("<=", "  ").replace(">=", "  ")):
-        raise ExpansionError(f"{text}: arithmetic assignment is not supported by the emulated phone's shell")
-    py = re.sub(r"&&", " and ", src)
-    py = re.sub(r"\|\|", " or ", py)
-    py = re.sub(r"!(?!=)", " not ", py)
-    py = re.sub(r"\b0[xX]([0-9a-fA-F]+)", lambda m: str(int(m.group(1), 16)), py)
-    try:
-        tree = ast.parse(py or "0", mode="eval")
-    except SyntaxError:
-        raise ExpansionError(f"{text}: syntax error in expression") from None
-    for node in ast.walk(tree):
-        if not isinstance(node, _ARITH_OK):
-            raise ExpansionError(f"{text}: syntax error in expression")
-
-    def ev(n) -> int:
-        if isinstance(n, ast.Expression):
-            return ev(n.body)
-        if isinstance(n, ast.Constant):
-            if not isinstance(n.value, int):
-                raise ExpansionError(f"{text}: bad number")
-            return n.value
-        if isinstance(n, ast.Name):
-            raw = variables.get(n.id, "") or "0"
-            try:
-                return int(raw, 0) if raw.strip().lstrip("-").isdigit() or raw.startswith("0x") else int(raw)
-            except ValueError:
-                return _arith_eval(raw, variables)
-        if isinstance(n, ast.UnaryOp):
-            v = ev(n.operand)
-            return {ast.USub: -v, ast.UAdd: v, ast.Not: int(not v), ast.Invert: ~v}[type(n.op)]
-        if isinstance(n, ast.BoolOp):
-            if isinstance(n.op, ast.And):
-                return int(all(ev(v) for v in n.values))
-            return int(any(ev(v) for v in n.values))
-        if isinstance(n, ast.IfExp):
-            return ev(n.body) if ev(n.test) else ev(n.orelse)
-        if isinstance(n, ast.Compare):
-            left = ev(n.left)
-            for op, right_node in zip(n.ops, n.comparators):
-                right = ev(right_node)
-                ok = {ast.Lt: left < right, ast.Gt: left > right, ast.LtE: left <= right, ast.GtE: left >= right,
-                      ast.Eq: left == right, ast.NotEq: left != right}[type(op)]
-                if not ok:
-                    return 0
-                left = right
-            return 1
-        a, b = ev(n.left), ev(n.right)
-        if isinstance(n.op, (ast.Div, ast.Mod)) and b == 0:
-            raise ExpansionError(f"{text}: divide by zero")
-        if isinstance(n.op, ast.Div):
-            q = abs(a) // abs(b)
-            return q if (a >= 0) == (b >= 0) else -q
-        if isinstance(n.op, ast.Mod):
-            r = abs(a) % abs(b)
-            return r if a >= 0 else -r
-        return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b, ast.BitAnd: a & b, ast.BitOr: a | b,
-                ast.BitXor: a ^ b, ast.LShift: a << b, ast.RShift: a >> b}[type(n.op)]
-
-    return ev(tree)

@@ -3,7 +3,7 @@
 Every pipeline stage runs in a thread of its own, joined by a ``Pipe`` (a bounded buffer):
 ``logcat | grep X`` follows the log, ``cmd | head -1`` ends the producer (its next write
 raises ``PipeClosed``, as SIGPIPE ends a process on a phone), and output reaches the host
-as it is written (services.py sends it from a pump thread).
+as it is written (services.py sends it from a pump thread). ``Ctx`` is what a command sees.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import time
 from typing import Callable
 
 PIPE_BUF_BYTES = 64 * 1024
+SH = "/system/bin/sh"        # the shell's path: the first word of its error messages
 
 
 class PipeClosed(Exception):

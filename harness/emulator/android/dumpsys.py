@@ -1,23 +1,16 @@
-"""System services of the emulated shell: dumpsys, settings, input, svc, wm, cmd battery and
-cmd thermalservice (screen, keyguard, battery and thermal state as Android 14 shows them).
+"""Android 14's ``dumpsys`` on the emulated phone (battery, power, thermalservice, window, package, meminfo),
+and the battery and thermal shell commands that change what it shows.
 
 Sources: BatteryService.dumpInternal, PowerManagerService.dumpInternal,
 ThermalManagerService (dump and its shell command), PhoneWindowManager/KeyguardController
-dumps, SettingsService, svc's PowerCommand, InputShellCommand, WindowManagerShellCommand.
+dumps, PackageManagerService's package dump.
 """
 from __future__ import annotations
 
 import time
 
-from harness import contract
-from harness.emulator.shell import Ctx
-
-# svc power stayon: BatteryManager.BATTERY_PLUGGED_AC | USB | WIRELESS.
-_STAYON = {"true": 7, "false": 0, "ac": 1, "usb": 2, "wireless": 4}
-_WAKE_KEYS = {"KEYCODE_WAKEUP", "224"}
-_SLEEP_KEYS = {"KEYCODE_SLEEP", "223"}
-_POWER_KEYS = {"KEYCODE_POWER", "26"}
-_MENU_KEYS = {"KEYCODE_MENU", "82"}
+from harness.emulator.android.settings import density, screen_size
+from harness.emulator.sh.streams import Ctx
 
 
 def _stamp(t: float) -> str:
@@ -138,7 +131,7 @@ def _dumpsys_window(ctx: Ctx) -> None:
             f"      inputRestricted={str(locked).lower()}\n      secure={str(st.secure_lock).lower()}\n"
             f"      isKeyguardShowing={str(locked).lower()}\n\n"
             "WINDOW MANAGER DISPLAY CONTENTS (dumpsys window displays)\n  Display: mDisplayId=0 rootTasks=1\n"
-            f"    init={_size(ctx)} {_density(ctx)}dpi base={_size(ctx)} {_density(ctx)}dpi\n\n"
+            f"    init={screen_size(ctx)} {density(ctx)}dpi base={screen_size(ctx)} {density(ctx)}dpi\n\n"
             f"KeyguardController:\n  mKeyguardShowing={str(locked).lower()}\n  mAodShowing=false\n"
             "  mKeyguardGoingAway=false\n")
 
@@ -222,98 +215,4 @@ def cmd_dumpsys(ctx: Ctx) -> int:
     return 0
 
 
-# -- settings, input, svc, wm ------------------------------------------------------------------
-def cmd_settings(ctx: Ctx) -> int:
-    args = [a for a in ctx.argv[1:] if not a.startswith("--user")]
-    store = ctx.device.settings
-    if len(args) >= 3 and args[0] == "get":
-        ctx.out(store.get((args[1], args[2]), "null") + "\n")
-        return 0
-    if len(args) >= 4 and args[0] == "put":
-        store[(args[1], args[2])] = args[3]
-        return 0
-    if len(args) >= 3 and args[0] == "delete":
-        ctx.out(f"Deleted {int(store.pop((args[1], args[2]), None) is not None)} rows\n")
-        return 0
-    if len(args) == 2 and args[0] == "list":
-        for (ns, k), v in sorted(store.items()):
-            if ns == args[1]:
-                ctx.out(f"{k}={v}\n")
-        return 0
-    ctx.err("Invalid command: " + " ".join(args) + "\n")
-    return 255
-
-
-def cmd_input(ctx: Ctx) -> int:
-    """``input keyevent`` wakes/sleeps the screen and, on an insecure keyguard, MENU unlocks;
-    other input is accepted and has no effect on the emulated phone."""
-    args = ctx.argv[1:]
-    if args[:1] == ["keyevent"]:
-        dev = ctx.device
-        for key in args[1:]:
-            if key in _WAKE_KEYS:
-                dev.set_state({"screen": "on"})
-            elif key in _SLEEP_KEYS:
-                dev.set_state({"screen": "off", "locked": True})
-            elif key in _POWER_KEYS:
-                on = dev.state.screen == "on"
-                dev.set_state({"screen": "off", "locked": True} if on else {"screen": "on"})
-            elif key in _MENU_KEYS and dev.state.screen == "on" and not dev.state.secure_lock:
-                dev.set_state({"locked": False})
-        return 0
-    if not args:
-        ctx.err("Usage: input [<source>] <command> [<arg>...]\n")
-        return 1
-    return 0
-
-
-def cmd_svc(ctx: Ctx) -> int:
-    args = ctx.argv[1:]
-    if args[:2] == ["power", "stayon"] and len(args) == 3 and args[2] in _STAYON:
-        ctx.device.settings[("global", "stay_on_while_plugged_in")] = str(_STAYON[args[2]])
-        return 0
-    if args[:1] == ["power"]:
-        ctx.out("Control the power manager\n\nusage: svc power stayon [true|false|usb|ac|wireless]\n"
-                "         Set the 'keep awake while plugged in' setting.\n       svc power reboot [reason]\n"
-                "         Perform a runtime shutdown and reboot device with specified reason.\n")
-        return 0
-    return 0
-
-
-def _size(ctx: Ctx) -> str:
-    w, h, _d = ctx.device.profile.screen
-    return getattr(ctx.device, "wm_size", None) or f"{w}x{h}"
-
-
-def _density(ctx: Ctx) -> int:
-    return getattr(ctx.device, "wm_density", None) or ctx.device.profile.screen[2]
-
-
-def cmd_wm(ctx: Ctx) -> int:
-    args = ctx.argv[1:]
-    dev = ctx.device
-    w, h, d = dev.profile.screen
-    if args[:1] == ["size"]:
-        if len(args) == 1:
-            ctx.out(f"Physical size: {w}x{h}\n" + (f"Override size: {dev.wm_size}\n" if getattr(dev, "wm_size", None)
-                                                  else ""))
-        else:
-            dev.wm_size = None if args[1] == "reset" else args[1]
-        return 0
-    if args[:1] == ["density"]:
-        if len(args) == 1:
-            ctx.out(f"Physical density: {d}\n" + (f"Override density: {dev.wm_density}\n"
-                                                  if getattr(dev, "wm_density", None) else ""))
-        else:
-            dev.wm_density = None if args[1] == "reset" else int(args[1])
-        return 0
-    if args[:1] == ["dismiss-keyguard"]:
-        if not dev.state.secure_lock:
-            dev.set_state({"locked": False})
-        return 0
-    ctx.err(f"Unknown command: {' '.join(args)}\n")
-    return 255
-
-
-COMMANDS = {"dumpsys": cmd_dumpsys, "settings": cmd_settings, "input": cmd_input, "svc": cmd_svc, "wm": cmd_wm}
-__all__ = ["COMMANDS", "contract"]
+COMMANDS = {"dumpsys": cmd_dumpsys}

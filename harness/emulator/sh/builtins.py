@@ -10,9 +10,10 @@ import logging
 import re
 import stat as stat_mod
 
-from harness.emulator.shell import (EXIT_CANNOT_EXEC, EXIT_INTERNAL, EXIT_NOT_FOUND, SH, SYSTEM_BIN_DIRS, IO,
-                                    Shell, ShellExit, ShellSyntaxError, _Jump)
-from harness.emulator.shio import PipeClosed, Stdin
+from harness.emulator.sh import parser
+from harness.emulator.sh.shell import (EXIT_CANNOT_EXEC, EXIT_INTERNAL, EXIT_NOT_FOUND, SYSTEM_BIN_DIRS, Jump, Shell,
+                                       ShellExit, ShellSyntaxError)
+from harness.emulator.sh.streams import IO, SH, PipeClosed
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*$")
@@ -37,15 +38,15 @@ def b_exit(sh, argv, io):
 
 
 def b_return(sh, argv, io):
-    raise _Jump("return", _num(sh, io, "return", argv[1] if len(argv) > 1 else None, sh.status) & 0xFF)
+    raise Jump("return", _num(sh, io, "return", argv[1] if len(argv) > 1 else None, sh.status) & 0xFF)
 
 
 def b_break(sh, argv, io):
-    raise _Jump("break", max(1, _num(sh, io, argv[0], argv[1] if len(argv) > 1 else None, 1)))
+    raise Jump("break", max(1, _num(sh, io, argv[0], argv[1] if len(argv) > 1 else None, 1)))
 
 
 def b_continue(sh, argv, io):
-    raise _Jump("continue", max(1, _num(sh, io, argv[0], argv[1] if len(argv) > 1 else None, 1)))
+    raise Jump("continue", max(1, _num(sh, io, argv[0], argv[1] if len(argv) > 1 else None, 1)))
 
 
 def b_cd(sh, argv, io):
@@ -159,10 +160,8 @@ def b_wait(sh, argv, io):
 
 
 def b_eval(sh, argv, io):
-    from harness.emulator import shparse
-
     try:
-        program = shparse.parse(" ".join(argv[1:]))
+        program = parser.parse(" ".join(argv[1:]))
     except ShellSyntaxError as e:
         io.err(f"{SH}: eval: {e}\n".encode())
         return 1
@@ -170,8 +169,6 @@ def b_eval(sh, argv, io):
 
 
 def b_source(sh, argv, io):
-    from harness.emulator import shparse
-
     if len(argv) < 2:
         io.err(f"{SH}: {argv[0]}: missing argument\n".encode())
         return 2
@@ -182,7 +179,7 @@ def b_source(sh, argv, io):
         io.err(f"{SH}: {argv[0]}: {argv[1]}: {e.strerror}\n".encode())
         return 1
     try:
-        program = shparse.parse(text)
+        program = parser.parse(text)
     except ShellSyntaxError as e:
         io.err(f"{SH}: {argv[1]}: {e}\n".encode())
         return 1
@@ -245,7 +242,7 @@ def _call_function(sh: Shell, body, argv: list[str], io: IO) -> int:
     sh.args = argv[1:]
     try:
         sh.exec_command(body, io)
-    except _Jump as j:
+    except Jump as j:
         if j.kind != "return":
             raise
         sh.status = j.n
@@ -260,7 +257,7 @@ def _script_or_error(sh: Shell, name: str, io: IO, argv: list[str], env: dict) -
     dev = fs.normalize(name, sh.cwd)
     host = fs.host(dev)
     base = dev.rsplit("/", 1)[-1]
-    from harness.emulator.commands import COMMANDS
+    from harness.emulator.cmds import COMMANDS
 
     if dev.rsplit("/", 1)[0] in SYSTEM_BIN_DIRS and base in COMMANDS and not host.exists():
         return _run_command(sh, COMMANDS[base], argv, io, env)
@@ -290,7 +287,7 @@ def _run_command(sh: Shell, func, argv: list[str], io: IO, env: dict) -> int:
 
 def dispatch(sh: Shell, argv: list[str], assigns: list, io: IO) -> int:
     """Run one simple command; returns its status."""
-    from harness.emulator.commands import COMMANDS
+    from harness.emulator.cmds import COMMANDS
 
     name = argv[0]
     env = sh.vars
@@ -319,7 +316,7 @@ def dispatch(sh: Shell, argv: list[str], assigns: list, io: IO) -> int:
             io.err(f"{SH}: {name}: inaccessible or not found\n".encode("utf-8", "surrogateescape"))
             return EXIT_NOT_FOUND
         return _run_command(sh, func, argv, io, env)
-    except (ShellExit, _Jump, PipeClosed):
+    except (ShellExit, Jump, PipeClosed):
         raise
     except Exception as e:
         from harness.emulator.transport import ConnectionDropped, StreamClosed
@@ -333,5 +330,3 @@ def dispatch(sh: Shell, argv: list[str], assigns: list, io: IO) -> int:
             pass
         return EXIT_INTERNAL
 
-
-__all__ = ["dispatch", "BUILTINS", "Stdin"]

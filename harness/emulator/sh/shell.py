@@ -1,11 +1,12 @@
-"""The emulated ``/system/bin/sh``: runs the AST of shparse.py over the emulated phone.
+"""The emulated ``/system/bin/sh``: runs the AST of parser.py over the emulated phone.
 
-Never the host's shell: user text is parsed by shparse.py, expanded by shexpand.py and
-executed here by dispatching to Python functions (commands.py, android_cmds.py) over the
-device's own file system. Nothing is ever handed to a host process.
+Never the host's shell: user text is parsed by parser.py, expanded by expand.py and
+executed here by dispatching to Python functions (builtins.py, harness.emulator.cmds and
+harness.emulator.android) over the device's own file system. Nothing is ever handed to a
+host process.
 
 Follows mksh as Android 14 ships it: pipeline stages run at once (one thread each, joined
-by shio.Pipe), the last stage runs in the current shell (``echo x | read v`` sets v), every
+by streams.Pipe), the last stage runs in the current shell (``echo x | read v`` sets v), every
 other stage and ``( ... )`` in a copy of it; ``cd`` changes this shell's directory only;
 an unknown command is ``/system/bin/sh: X: inaccessible or not found`` (127); a slash path
 runs only if that file exists on the device; a syntax error runs nothing (exit 1).
@@ -17,13 +18,13 @@ import logging
 import threading
 from typing import Callable
 
-from harness.emulator import shparse
-from harness.emulator.shexpand import ExpansionError, Expander, pattern_match
-from harness.emulator.shio import IO, Capture, Ctx, FileSink, InStream, Pipe, PipeClosed, Stdin, null_sink  # noqa: F401
+from harness.emulator.sh import parser, syntax
+from harness.emulator.sh.expand import ExpansionError, Expander, pattern_match
+from harness.emulator.sh.redirect import RedirError, redirect
+from harness.emulator.sh.streams import IO, SH, Capture, Ctx, InStream, Pipe, PipeClosed, Stdin
 
 log = logging.getLogger(__name__)
 
-SH = "/system/bin/sh"
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_EXEC = 126
 EXIT_SYNTAX = 1
@@ -37,7 +38,7 @@ _ENV = {"HOME": "/", "PATH": "/product/bin:/apex/com.android.runtime/bin:/apex/c
 # Directories where the phone's own commands live: "/system/bin/getprop" exists.
 SYSTEM_BIN_DIRS = ("/system/bin", "/system/xbin", "/vendor/bin", "/product/bin", "/apex/com.android.runtime/bin")
 
-ShellSyntaxError = shparse.ShellSyntaxError
+ShellSyntaxError = syntax.ShellSyntaxError
 
 
 class ShellExit(Exception):
@@ -45,7 +46,9 @@ class ShellExit(Exception):
         self.status = status
 
 
-class _Jump(Exception):
+class Jump(Exception):
+    """``break``, ``continue`` or ``return``: unwinds to the loop or function that takes it."""
+
     def __init__(self, kind: str, n: int):
         self.kind, self.n = kind, n
 
@@ -83,7 +86,7 @@ class Shell:
             for line in script.split("\n"):
                 pending += line + "\n"
                 try:
-                    program = shparse.parse(pending)
+                    program = parser.parse(pending)
                 except ShellSyntaxError as e:
                     if _incomplete(e):
                         continue
@@ -94,14 +97,14 @@ class Shell:
                 self.exec_list(program, self.io)
             if pending.strip():
                 try:
-                    shparse.parse(pending)
+                    parser.parse(pending)
                 except ShellSyntaxError as e:
                     self.io.err(f"{SH}: {e}\n".encode())
                     self.status = EXIT_SYNTAX
                     return EXIT_SYNTAX
         except ShellExit as e:
             self.status = e.status
-        except _Jump as j:
+        except Jump as j:
             self.status = j.n if j.kind == "return" else self.status
         finally:
             for t in self.background:
@@ -143,7 +146,7 @@ class Shell:
         def target():
             try:
                 sub.exec_andor(dataclasses.replace(item, background=False), IO(Stdin(b""), io.out, io.err))
-            except (ShellExit, _Jump, PipeClosed):
+            except (ShellExit, Jump, PipeClosed):
                 pass
             except Exception:   # the host went away, or a bug: a background job never kills the shell
                 log.debug("background job ended", exc_info=True)
@@ -199,7 +202,7 @@ class Shell:
             def target(sub=sub, cmd=cmd, stage_io=stage_io, k=k):
                 try:
                     sub.exec_command(cmd, stage_io)
-                except (PipeClosed, ShellExit, _Jump):
+                except (PipeClosed, ShellExit, Jump):
                     pass
                 except BaseException as e:   # noqa: BLE001  host gone: let the last stage see it
                     errors.append(e)
@@ -222,20 +225,18 @@ class Shell:
 
     # -- commands ------------------------------------------------------------------------------
     def exec_command(self, node, io: IO) -> int:
-        if isinstance(node, shparse.Simple):
+        if isinstance(node, syntax.Simple):
             return self.exec_simple(node, io)
-        if isinstance(node, shparse.FuncDef):
+        if isinstance(node, syntax.FuncDef):
             self.funcs[node.name] = node.body
             self.status = 0
             return 0
-        try:
-            io, opened = self.redirect(node.redirs, io)
-        except _RedirError as e:
-            io.err(e.message.encode("utf-8", "surrogateescape"))
-            self.status = 1
+        redirected = self._redirect_or_report(node.redirs, io)
+        if redirected is None:
             return 1
+        io, opened = redirected
         try:
-            if isinstance(node, shparse.Group):
+            if isinstance(node, syntax.Group):
                 if node.subshell:
                     sub = self.child()
                     try:
@@ -245,13 +246,13 @@ class Shell:
                     self.status = sub.status & 0xFF
                 else:
                     self.exec_list(node.body, io)
-            elif isinstance(node, shparse.If):
+            elif isinstance(node, syntax.If):
                 self._exec_if(node, io)
-            elif isinstance(node, shparse.Loop):
+            elif isinstance(node, syntax.Loop):
                 self._exec_loop(node, io)
-            elif isinstance(node, shparse.For):
+            elif isinstance(node, syntax.For):
                 self._exec_for(node, io)
-            elif isinstance(node, shparse.Case):
+            elif isinstance(node, syntax.Case):
                 self._exec_case(node, io)
         finally:
             for sink in opened:
@@ -279,11 +280,11 @@ class Shell:
     def _loop_body(self, body, io: IO) -> str | None:
         try:
             self.exec_list(body, io)
-        except _Jump as j:
+        except Jump as j:
             if j.kind == "return":
                 raise
             if j.n > 1:
-                raise _Jump(j.kind, j.n - 1)
+                raise Jump(j.kind, j.n - 1)
             return j.kind
         return None
 
@@ -320,7 +321,7 @@ class Shell:
         return self.expander.fields(word)
 
     def exec_simple(self, node, io: IO) -> int:
-        from harness.emulator import shbuiltins
+        from harness.emulator.sh import builtins
 
         try:
             argv = [f for w in node.words for f in self.expander.fields(w)]
@@ -336,35 +337,28 @@ class Shell:
         if argv[:1] == ["exec"]:
             argv = argv[1:]
             if not argv:       # `exec 2>&1`: the redirections apply to the shell itself
-                try:
-                    self.io, _ = self.redirect(node.redirs, self.io)
-                except _RedirError as e:
-                    io.err(e.message.encode())
-                    self.status = 1
+                redirected = self._redirect_or_report(node.redirs, self.io, io)
+                if redirected is None:
                     return 1
+                self.io = redirected[0]
                 self.status = 0
                 return 0
         if not argv:
             for name, value in assigns:
                 self.vars[name] = value
-            try:
-                _io, opened = self.redirect(node.redirs, io)
-                for sink in opened:
-                    sink.close()
-            except _RedirError as e:
-                io.err(e.message.encode("utf-8", "surrogateescape"))
-                self.status = 1
+            redirected = self._redirect_or_report(node.redirs, io)
+            if redirected is None:
                 return 1
+            for sink in redirected[1]:
+                sink.close()
             self.status = cmdsub_status
             return self.status
-        try:
-            cio, opened = self.redirect(node.redirs, io)
-        except _RedirError as e:
-            io.err(e.message.encode("utf-8", "surrogateescape"))
-            self.status = 1
+        redirected = self._redirect_or_report(node.redirs, io)
+        if redirected is None:
             return 1
+        cio, opened = redirected
         try:
-            self.status = shbuiltins.dispatch(self, argv, assigns, cio) & 0xFF
+            self.status = builtins.dispatch(self, argv, assigns, cio) & 0xFF
             for sink in opened:
                 if getattr(sink, "error", None):
                     cio.err(f"{argv[0]}: write error: {sink.error}\n".encode())
@@ -376,48 +370,17 @@ class Shell:
 
     # -- redirections -------------------------------------------------------------------------
     def redirect(self, redirs: list, io: IO) -> tuple[IO, list]:
-        if not redirs:
-            return io, []
-        sinks = {0: io.stdin, 1: io.out, 2: io.err}
-        opened: list = []
-        fs = self.device.fs
+        """``io`` with ``redirs`` applied, and the file sinks opened for them; raises RedirError."""
+        return redirect(self, redirs, io)
+
+    def _redirect_or_report(self, redirs: list, io: IO, err_io: IO | None = None) -> tuple[IO, list] | None:
+        """``redirect``, or None after the error went to (``err_io`` or ``io``)'s stderr and $? became 1."""
         try:
-            for r in redirs:
-                if r.dup is not None:
-                    if r.dup == "-":
-                        sinks[r.fd] = null_sink if r.fd else Stdin(b"")
-                        continue
-                    src = int(r.dup)
-                    if src not in sinks:
-                        raise _RedirError(f"{SH}: {src}: bad file descriptor\n")
-                    sinks[r.fd] = sinks[src]
-                    continue
-                target = self.expander.word_text(r.target)
-                dev = fs.normalize(target, self.cwd)
-                if r.op == "<":
-                    if fs.is_virtual(dev):
-                        sinks[r.fd] = Stdin(self.device.virtual_text(dev).encode())
-                        continue
-                    try:
-                        sinks[r.fd] = Stdin(fs.read_bytes(dev, who="shell"))
-                    except OSError as e:
-                        raise _RedirError(f"{SH}: can't open {target}: {e.strerror}\n") from None
-                    continue
-                if dev == "/dev/null":
-                    sinks[r.fd] = null_sink
-                    continue
-                try:
-                    sink = FileSink(self.device, dev, append=r.op == ">>")
-                except OSError as e:
-                    raise _RedirError(f"{SH}: can't create {target}: {e.strerror}\n") from None
-                opened.append(sink)
-                sinks[r.fd] = sink
-        except BaseException:
-            for s in opened:
-                s.close()
-            raise
-        stdin = sinks.get(0, io.stdin)
-        return IO(stdin if isinstance(stdin, InStream) else io.stdin, sinks.get(1, io.out), sinks.get(2, io.err)), opened
+            return self.redirect(redirs, io)
+        except RedirError as e:
+            (err_io or io).err(e.message.encode("utf-8", "surrogateescape"))
+            self.status = 1
+            return None
 
     def ctx(self, argv: list[str], io: IO, env: dict | None = None) -> Ctx:
         return Ctx(self.device, argv, io.out, io.err, io.stdin, cwd=self.cwd, conn_stream=self.stream,
@@ -428,8 +391,3 @@ def _incomplete(e: ShellSyntaxError) -> bool:
     """The text so far ends inside a command: read the next line before judging."""
     msg = str(e)
     return msg.endswith("unexpected EOF") or "unmatched" in msg or "unterminated" in msg
-
-
-class _RedirError(Exception):
-    def __init__(self, message: str):
-        self.message = message

@@ -1,0 +1,1 @@
+"""The emulated phone's ``/system/bin/sh``: lexer, parser, expansion, executor, builtins and streams."""
