@@ -1,7 +1,6 @@
 """`harness run --device host` end to end on synthetic:tiny, and one-line user errors."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import pytest
 
 from harness import cli
 from harness.results import schema as results
-from helpers import TINY_MAX_LENGTH, ALL_VARIANTS, load_result  # noqa: F401
+from helpers import TINY_MAX_LENGTH, load_result
 
 HARNESS = [sys.executable, "-m", "harness.cli"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TINY_MAX_LENGTH, ALL_VARIANTS  # noqa: F401
+from helpers import TINY_MAX_LENGTH
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "release_notes.sh"
 RUN = ["--device", "host", "--model", "synthetic:tiny", "--variants", "fp32,dynamic",

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from helpers import TINY_MAX_LENGTH as MAX_LENGTH  # noqa: F401
 
 
 def _plan(**kw):

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import cli, contract
-from harness.results import schema as results
-from helpers import TINY_MAX_LENGTH, ALL_VARIANTS, load_result  # noqa: F401
+from helpers import TINY_MAX_LENGTH, load_result
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -347,5 +346,6 @@ def test_harness_devices_lists_the_attached_device(emulated_device, tmp_path, ca
     assert cli.main(["devices", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if emulated_device.serial in line)
-    for cell in ("dut", "Pixel 7", "14", "arm64-v8a", "85%", "29.0", "0.1.0 (1)", "yes"):
+    app = f"{contract.APP_VERSION_NAME} ({contract.APP_VERSION_CODE}) build "
+    for cell in ("dut", "Pixel 7", "14", "arm64-v8a", "85%", "29.0", app, "yes"):
         assert cell in row, (cell, row)
