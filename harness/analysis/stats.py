@@ -3,9 +3,10 @@
 Everything takes plain sequences of numbers (milliseconds, tokens/s, ...) and
 returns plain floats, so each figure in a report can be recomputed by hand.
 
-The gate follows asv: a change is called only when it is BOTH statistically
-significant (two-sided Mann-Whitney U, p < alpha) AND larger than a stated
-minimum effect; anything else is said out loud as "no significant change".
+The gate (``verdict``) calls a cell *slower* only when its Mann-Whitney p-value, corrected
+for the number of cells (Holm), is below alpha AND the LOWER bound of the ratio's confidence
+interval is above 1 + the minimum effect; a cell too noisy to judge is *unstable*, never a
+silent pass (docs/reports.md states the rule).
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from scipy import stats as _sp
 
 SLOWER = "slower"
 FASTER = "faster"
-NO_CHANGE = "no significant change"
+SAME = "same"
+UNSTABLE = "unstable"
+VERDICTS = (SLOWER, FASTER, SAME, UNSTABLE)
 
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_BOOTSTRAP_RESAMPLES = 2000
@@ -167,17 +170,67 @@ def bootstrap_ratio_ci(
     )
 
 
-def verdict(ratio: float, p_value: float, *, alpha: float = 0.05, min_effect: float = 0.05) -> str:
-    """Gate decision for a time ratio candidate/baseline (> 1 means the candidate is slower).
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order (NaN stays NaN and is not counted).
 
-    ``slower`` needs BOTH p < alpha AND ratio > 1 + min_effect; ``faster`` needs
-    p < alpha AND ratio < 1 - min_effect. Everything else, including a NaN
-    p-value (too few samples), is ``no significant change``.
+    Sort the m finite p-values ascending; the i-th smallest (i from 0) becomes
+    max over j <= i of min(1, (m - j) * p_(j)). Rejecting where the adjusted value is below
+    alpha keeps the chance of ANY false rejection among the m tests at most alpha.
     """
-    if not (math.isfinite(ratio) and math.isfinite(p_value)) or p_value >= alpha:
-        return NO_CHANGE
-    if ratio > 1 + min_effect:
+    p = [float(x) if x is not None else math.nan for x in p_values]
+    finite = sorted((v, i) for i, v in enumerate(p) if math.isfinite(v))
+    m = len(finite)
+    out = [math.nan] * len(p)
+    running = 0.0
+    for j, (v, i) in enumerate(finite):
+        running = max(running, min(1.0, (m - j) * v))
+        out[i] = running
+    return out
+
+
+def normalise_by_group(baseline: Sequence[float], baseline_groups: Sequence, candidate: Sequence[float],
+                       candidate_groups: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides' values divided by a per-group constant (e.g. per prompt), groups on one side dropped.
+
+    The constant is the geometric mean of the two sides' medians for that group, the same on
+    both sides, so a candidate/baseline ratio within a group is unchanged while the difference
+    BETWEEN groups (a longer prompt generates fewer tokens) no longer counts as noise.
+    """
+    a, b = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
+    ga, gb = np.asarray(list(baseline_groups), dtype=object), np.asarray(list(candidate_groups), dtype=object)
+    out_a, out_b = [], []
+    for key in dict.fromkeys(ga.tolist()):
+        va, vb = a[(ga == key) & np.isfinite(a)], b[(gb == key) & np.isfinite(b)]
+        if not va.size or not vb.size:
+            continue
+        scale = math.sqrt(float(np.median(va)) * float(np.median(vb)))
+        if not scale > 0:
+            continue
+        out_a.append(va / scale)
+        out_b.append(vb / scale)
+    if not out_a:
+        return np.array([]), np.array([])
+    return np.concatenate(out_a), np.concatenate(out_b)
+
+
+def verdict(est: RatioEstimate, p_adjusted: float, *, alpha: float = 0.05, min_effect: float = 0.05,
+            too_noisy: bool = False) -> str:
+    """The gate's decision for one cell; ``est`` is candidate/baseline time (> 1: slower).
+
+    - ``unstable`` when ``too_noisy`` (high CV or few samples, decided by the caller);
+    - ``slower`` when p_adjusted < alpha AND est.low > 1 + min_effect;
+    - ``faster`` when p_adjusted < alpha AND est.high < 1 - min_effect;
+    - ``same`` when est.high <= 1 + min_effect (a slowdown of the minimum effect is ruled out);
+    - ``unstable`` otherwise: the interval reaches past 1 + min_effect without clearing it,
+      so the data can neither show nor rule out a regression (also for NaN figures).
+    """
+    if too_noisy or not all(math.isfinite(v) for v in (est.low, est.high)):
+        return UNSTABLE
+    significant = math.isfinite(p_adjusted) and p_adjusted < alpha
+    if significant and est.low > 1 + min_effect:
         return SLOWER
-    if ratio < 1 - min_effect:
+    if significant and est.high < 1 - min_effect:
         return FASTER
-    return NO_CHANGE
+    if est.high <= 1 + min_effect:
+        return SAME
+    return UNSTABLE

@@ -25,7 +25,7 @@ IDENTITY_COLUMNS = [
     "run_id", "source_file", "timestamp", "block_id", "block_status", "block_error",
     "device_alias", "device_fingerprint", "device_model", "device_soc", "emulated",
     "model_source", "model_sha256", "synthetic", "variant", "export", "max_length",
-    "context_window_words", "threads", "delegate_used", "app_version", "harness_version",
+    "context_window_words", "threads", "prompts_sha256", "delegate_used", "app_version", "harness_version",
     "harness_commit",
 ]
 SAMPLE_COLUMNS = [
@@ -90,6 +90,7 @@ def _block_base(doc: RunDocument, block, source: str) -> dict:
         "synthetic": bool(model.get("synthetic", False)), "variant": model.get("variant"),
         "export": model.get("export"), "max_length": model.get("max_length"),
         "context_window_words": params.get("context_window_words"), "threads": _threads(params),
+        "prompts_sha256": params.get("prompts_sha256") or (doc.plan or {}).get("prompts_sha256"),
         "delegate_used": params.get("delegate_used"), "app_version": app.get("version_name"),
         "harness_version": harness.get("version"), "harness_commit": harness.get("git_commit"),
         "load_ms": block.load_ms, "size_bytes": model.get("size_bytes"),
