@@ -59,6 +59,17 @@ def test_hodges_lehmann_ci_covers_true_ratio():
     assert est.low < est.ratio < est.high
 
 
+def test_hodges_lehmann_on_quantile_summaries_matches_the_exact_figures(monkeypatch):
+    """Thousands of samples a side: the summary path gives the exact path's figures."""
+    rng = np.random.default_rng(2)
+    base, cand = rng.lognormal(0, 0.05, 1200), rng.lognormal(0.1, 0.05, 1100)
+    exact = stats.hodges_lehmann_ratio(base, cand)
+    monkeypatch.setattr(stats, "HL_MAX_PAIRS", 10_000)      # 1200 x 1100 pairs: the summary path
+    fast = stats.hodges_lehmann_ratio(base, cand)
+    for f, e in ((fast.ratio, exact.ratio), (fast.low, exact.low), (fast.high, exact.high)):
+        assert f == pytest.approx(e, rel=2e-4)
+
+
 def test_bootstrap_is_reproducible_with_fixed_seed():
     a, b = [10, 11, 12, 13, 14], [12, 13, 14, 15, 16]
     e1, e2 = stats.bootstrap_ratio_ci(a, b), stats.bootstrap_ratio_ci(a, b)
