@@ -30,7 +30,7 @@ REFERENCE_KEYS = [k for k in CELL_KEYS if k != "variant"]
 _FLOAT = ["wall_ms", "tokens_generated", "prompt_index", "size_bytes", "load_ms", "vmhwm_kb", "rss_before_load_kb",
           "prefill_ms", "decode_tokens_per_s", "thermal_status_before", "thermal_status_after",
           "thermal_headroom_before", "thermal_headroom_after", "int8_share", "index", "drift_token_agreement"]
-_OBJECT = ["phase", "block_status", "run_id", "stopped_early", "weight_census", "op_census", "app_version",
+_OBJECT = ["phase", "block_status", "run_id", "block_id", "stopped_early", "weight_census", "op_census", "app_version",
            "model_sha256", "block_error", "timestamp", "harness_commit"]
 
 
@@ -64,6 +64,7 @@ class Columns:
         for c in _OBJECT:
             self.a[c] = df[c].to_numpy(object) if c in df else np.full(len(df), None, dtype=object)
         self.first_of_block = ~df.duplicated(["run_id", "block_id"]).to_numpy()
+        self.first_of_block_phase = ~df.duplicated(["run_id", "block_id", "phase"]).to_numpy()
         self.measured = (self.a["phase"] == "measured") & np.isfinite(self.a["wall_ms"])
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -71,12 +72,14 @@ class Columns:
 
 
 def _first_generation_ms(c: Columns, idx: np.ndarray) -> float:
-    """First warmup sample of the earliest block if any, else the first measured sample."""
+    """First warmup sample of the earliest block if any, else its first measured sample."""
     for phase in ("warmup", "measured"):
         rows = idx[(c["phase"][idx] == phase) & np.isfinite(c["wall_ms"][idx])]
         if rows.size:
-            first = min(rows, key=lambda i: (str(c["timestamp"][i]), str(c["run_id"][i]), c["index"][i]))
-            return float(c["wall_ms"][first])
+            starts = rows[c.first_of_block_phase[rows]]          # one row per block
+            block = min(starts, key=lambda i: (str(c["timestamp"][i]), str(c["run_id"][i])))
+            same = rows[(c["run_id"][rows] == c["run_id"][block]) & (c["block_id"][rows] == c["block_id"][block])]
+            return float(c["wall_ms"][same[np.argmin(c["index"][same])]])
     return math.nan
 
 

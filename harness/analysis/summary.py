@@ -156,6 +156,6 @@ def build_report(df: pd.DataFrame, *, cv_threshold: float = DEFAULT_CV_THRESHOLD
     cells = cells.drop(columns=[c for c in ("_ref_census", "_ref_size") if c in cells.columns])
     findings.sort(key=lambda f: list(MARKERS).index(f.kind))
     failed = _failed_blocks(df)
-    run_ids = sorted({str(r) for r in df["run_id"].dropna()}) if not df.empty else []
+    run_ids = sorted({str(r) for r in df["run_id"].dropna().unique()}) if not df.empty else []
     return Report(cells=cells, findings=findings, banners=_banners(cells, failed), failed=failed,
                   run_ids=run_ids, cv_threshold=cv_threshold, min_samples=min_samples, samples=samples)
