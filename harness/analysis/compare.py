@@ -98,8 +98,9 @@ class Side:
         """'v1.2 — run 20261201T010123Z-a8eff8, 2026-12-01 01:01 UTC, harness c19025b'."""
         parts = []
         if self.run_ids != (self.given,):
+            ids = self.run_ids if len(self.run_ids) <= 3 else (self.run_ids[0], "…", self.run_ids[-1])
             parts.append(f"run {self.run_ids[0]}" if len(self.run_ids) == 1
-                         else f"{len(self.run_ids)} runs ({', '.join(self.run_ids)})")
+                         else f"{len(self.run_ids)} runs ({', '.join(ids)})")
         if self.started:
             first, last = _short_time(self.started[0]), _short_time(self.started[-1])
             parts.append(first if first == last else f"{first} … {last}")

@@ -78,7 +78,7 @@ def forest(cells: pd.DataFrame, min_effect: float = DEFAULT_MIN_EFFECT) -> Figur
     chart = Chart()
     for title, g in _panels(rows):
         ax = chart.add(xlim, (-0.5, len(g) - 0.5), height=ROW_PX * len(g) + 10, xlog=True, title=title,
-                       xlabel="speedup ×fp32 (fp32 time ÷ this time; right of 1 = faster)")
+                       xlabel="speedup ×fp32 (fp32 time ÷ this time; right of 1 = faster)", right=70)
         ax.xband(*band, label=f"within ±{min_effect * 100:g} %: the gate's minimum effect")
         ax.segment(1, -0.5, 1, len(g) - 0.5, "#444", 1, "4 3")
         ax.yticks = []
@@ -182,7 +182,7 @@ def sweep(cells: pd.DataFrame, x: str) -> Figure | None:
 
 def _bars(chart: Chart, g: pd.DataFrame, col: str, title: str, xlabel: str, colors: dict) -> None:
     ax = chart.add(padded([*g[col]], include=[0], pad=0.12), (-0.5, len(g) - 0.5), height=ROW_PX * len(g) + 10,
-                   title=title, xlabel=xlabel)
+                   title=title, xlabel=xlabel, right=60)
     ax.yticks = []
     for i, (_, c) in enumerate(g.iterrows()):
         y = len(g) - 1 - i

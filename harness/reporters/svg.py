@@ -182,8 +182,8 @@ class Chart:
         self.height = MARGIN_TOP + (18 if title else 0)
 
     def add(self, xlim, ylim, *, height: float = 220, xlog: bool = False, ylog: bool = False, xlabel: str = "",
-            ylabel: str = "", title: str = "", left: float = MARGIN_LEFT) -> Axes:
-        ax = Axes(left, self.height + (16 if title else 0), self.width - left - MARGIN_RIGHT, height, xlim, ylim,
+            ylabel: str = "", title: str = "", left: float = MARGIN_LEFT, right: float = MARGIN_RIGHT) -> Axes:
+        ax = Axes(left, self.height + (16 if title else 0), self.width - left - right, height, xlim, ylim,
                   xlog=xlog, ylog=ylog)
         self.panels.append((ax, xlabel, ylabel, title))
         self.height = ax.y + height + MARGIN_BOTTOM
