@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.analysis import stats
+from harness.analysis.cells import key_of
 from harness.errors import UserError
 
 DEFAULT_MIN_EFFECT = 0.05   # fraction: the interval's lower bound must clear 1.05 for "slower"
@@ -334,8 +335,9 @@ def compare(baseline_df: pd.DataFrame, candidate_df: pd.DataFrame, settings: Set
     keys = list(MATCH_KEYS)
     _cross_device(base, cand, allow_cross_device, keys, notes)
     _cross_model(base, cand, allow_cross_model, keys, notes)
-    bg = dict(iter(base.groupby(keys, dropna=False, sort=False)))
-    cg = dict(iter(cand.groupby(keys, dropna=False, sort=False)))
+    # NaN != NaN: keys with a missing part (e.g. no context window) are made comparable first.
+    bg = {key_of(k): g for k, g in base.groupby(keys, dropna=False, sort=False)}
+    cg = {key_of(k): g for k, g in cand.groupby(keys, dropna=False, sort=False)}
     common = [k for k in bg if k in cg]
     described = {k: _describe_cell(k, keys, bg.get(k, cg.get(k))) for k in [*bg, *(k for k in cg if k not in bg)]}
     labels, constant = _labels(keys, list(described.values()))

@@ -157,6 +157,17 @@ def test_same_data_overlap_and_prompt_mismatch_are_warned():
     assert any("prompt sets differ" in w for w in c.warnings) and "prompts differ" in c.rows.iloc[0]["notes"]
 
 
+def test_cells_without_a_context_window_still_match():
+    """--context-window all stores no window: the missing key part must match itself."""
+    def doc(walls, run_id):
+        d = make_doc(walls, run_id=run_id)
+        d["blocks"][0]["params"]["context_window_words"] = None
+        return frame_from_docs([(run_id, d)])
+
+    c = cmpmod.compare(doc([100, 101, 102, 103, 104], "a"), doc([100, 101, 102, 103, 104], "b"))
+    assert len(c.rows) == 1 and c.rows.iloc[0]["verdict"] == SAME
+
+
 def test_model_sha_differs_but_cells_match_on_source():
     row = gate([100, 101, 102, 103, 104], [100, 101, 102, 103, 104])
     assert "model file differs" in row["notes"]
