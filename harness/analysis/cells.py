@@ -110,7 +110,7 @@ def _conditions(c: Columns, idx: np.ndarray) -> dict:
     sampled = idx[np.isin(c["phase"][idx], ["warmup", "measured"])]
     return {"throttled_samples": int(hot.sum()), "max_thermal_status": _nanmax(status),
             "max_thermal_headroom": _nanmax(headroom),
-            "stopped_early_samples": int(sum(v is True for v in c["stopped_early"][sampled]))}
+            "stopped_early_samples": int((c["stopped_early"][sampled] == True).sum())}  # noqa: E712 (None too)
 
 
 def _block_figures(c: Columns, idx: np.ndarray) -> dict:
@@ -171,9 +171,10 @@ def _speedup(ref: tuple[np.ndarray, np.ndarray], own: tuple[np.ndarray, np.ndarr
 
 def add_reference_ratios(cells: pd.DataFrame, samples: dict) -> pd.DataFrame:
     """speedup (with its interval) and size ratio against the fp32 cell that shares everything else."""
-    refs = {key_of(r[k] for k in REFERENCE_KEYS): r for _, r in cells.iterrows() if r["variant"] == REFERENCE_VARIANT}
+    records = cells.to_dict("records")
+    refs = {key_of(r[k] for k in REFERENCE_KEYS): r for r in records if r["variant"] == REFERENCE_VARIANT}
     extra = []
-    for _, row in cells.iterrows():
+    for row in records:
         ref = refs.get(key_of(row[k] for k in REFERENCE_KEYS))
         key = key_of(row[k] for k in CELL_KEYS)
         if ref is None or not row["n"] or not ref["n"]:

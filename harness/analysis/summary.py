@@ -147,7 +147,7 @@ def build_report(df: pd.DataFrame, *, cv_threshold: float = DEFAULT_CV_THRESHOLD
     cells = add_reference_ratios(cells, samples) if len(cells) else cells
     findings: list[Finding] = []
     notes = []
-    for _, c in cells.iterrows():
+    for c in cells.to_dict("records"):
         markers, found = _cell_findings(c, cv_threshold, min_samples)
         notes.append(", ".join(markers))
         findings += found

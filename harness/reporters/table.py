@@ -151,7 +151,7 @@ def table_rows(report: Report, wide: bool = False) -> tuple[list[str], list[list
     metrics = _wide_columns(cells) if wide else _compact_columns(cells)
     header = [label for _, label in varying] + [label for label, _ in metrics] + ["notes"]
     rows = [[_identity_value(c, col) for col, _ in varying] + [f(c) for _, f in metrics] + [row_notes(c)]
-            for _, c in cells.iterrows()]
+            for c in cells.to_dict("records")]
     lines = []
     if len(cells):
         first = cells.iloc[0]

@@ -155,8 +155,8 @@ def frame_from_docs(docs: Iterable[tuple[str, RunDocument]]) -> pd.DataFrame:
             bases.append(_block_base(doc, block, source))
             flat.extend(block.samples or [{}])
             counts.append(len(block.samples) or 1)
-    names = list(dict.fromkeys([*COLUMNS, *(k for b in bases for k in b)]))
-    extra = sorted(c for c in names if c not in COLUMNS)
+    extra = sorted({k for b in bases for k in b} - set(COLUMNS))
+    names = COLUMNS + extra
     numeric = set(NUMERIC) | set(extra)
     data: dict[str, Any] = {}
     decode = [_decode(s) if "decode_ms" in s else (None, None) for s in flat]
@@ -170,10 +170,9 @@ def frame_from_docs(docs: Iterable[tuple[str, RunDocument]]) -> pd.DataFrame:
             data[col] = np.repeat(_floats(per_block) if col in numeric else _objects(per_block), counts)
             continue
         data[col] = _floats(values) if col in numeric else values
-    df = pd.DataFrame(data, columns=names)[COLUMNS + extra]
     for col in ("emulated", "synthetic"):
-        df[col] = df[col].astype(bool)
-    return df
+        data[col] = data[col].astype(bool)
+    return pd.DataFrame(data, columns=names, copy=False)
 
 
 def resolve_inputs(names: list[str] | None, results_dir: Path | None = None) -> list[Path]:
