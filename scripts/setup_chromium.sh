@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent: Debian's Chromium for the report page's browser test (tests/unit/test_report_page.py).
+# Idempotent: Debian's Chromium for the report page's browser test (tests/e2e/test_report_page.py).
 # Nothing happens when /usr/bin/chromium is already there.
 set -euo pipefail
 if command -v chromium >/dev/null 2>&1; then
