@@ -229,8 +229,10 @@ def report(bench: Bench, pairs: list[dict], cli: dict, grid: list[dict], load_be
     }
     (bench.work / "summary.json").write_text(json.dumps(summary, indent=1))
     bench.say(f"\nmachine: {summary['machine']}; load average before {load_before}, after {load_after}")
+    made = (f"judged again in {wall_s:.0f} s (--reuse; the runs' own settings and loads are in bench.log)"
+            if a.reuse else f"{n} pairs in {wall_s / 60:.1f} min")
     bench.say(f"settings: --runs {a.runs} --rounds {a.rounds} --warmup {a.warmup} --variants {a.variants}, "
-              f"slow factor {a.slow_factor} ({a.slowdown}); {n} pairs in {wall_s / 60:.1f} min")
+              f"slow factor {a.slow_factor} ({a.slowdown}); {made}")
     bench.say(f"gate at its defaults (harness compare exit statuses):")
     bench.say(f"  false alarms: {false_alarms} of {n} unchanged re-runs (goal <= {max(1, n // 20)}); "
               f"exit 2: {cli['unchanged'].count(2)}")
