@@ -229,7 +229,7 @@ def report(bench: Bench, pairs: list[dict], cli: dict, grid: list[dict], load_be
     }
     (bench.work / "summary.json").write_text(json.dumps(summary, indent=1))
     bench.say(f"\nmachine: {summary['machine']}; load average before {load_before}, after {load_after}")
-    made = (f"judged again in {wall_s:.0f} s (--reuse; the runs' own settings and loads are in bench.log)"
+    made = ("judged again (--reuse; the runs' own settings and loads are in bench.log)"
             if a.reuse else f"{n} pairs in {wall_s / 60:.1f} min")
     bench.say(f"settings: --runs {a.runs} --rounds {a.rounds} --warmup {a.warmup} --variants {a.variants}, "
               f"slow factor {a.slow_factor} ({a.slowdown}); {made}")
