@@ -126,3 +126,30 @@ def validate_spec(doc: Any) -> None:
 
 def validate_result(doc: Any) -> None:
     _validate(doc, "result")
+
+
+# Defaults of the result's nested records where the app knows nothing (an app that died early).
+UNKNOWN_APP = {"package": APP_PACKAGE, "version_name": "unknown", "version_code": 0, "runtime": "unknown",
+               "tflite_version": "unknown"}
+UNKNOWN_DEVICE = {"fingerprint": "", "model": "", "emulated": False}
+EMPTY_MEMORY = {"vmhwm_kb": None, "pss_kb": None, "rss_before_load_kb": None}
+
+
+def new_result(run_id: str, model_path: str, **fields: Any) -> dict:
+    """A result with every field the schema requires: ``fields`` as given, the rest unknown.
+
+    Every producer of results (the host's app, the emulated app, error results the host makes
+    for an app that died) starts here, so none can drift from ``result.schema.json``."""
+    doc: dict = {k: None for k in schema("result")["required"]}
+    doc.update(contract_version=CONTRACT_VERSION, run_id=run_id, status="ok", app=dict(UNKNOWN_APP),
+               device=dict(UNKNOWN_DEVICE), model={"path": model_path, "sha256": None, "size_bytes": None},
+               memory=dict(EMPTY_MEMORY), generations=[], started_at="", finished_at="")
+    doc.update(fields)
+    return doc
+
+
+def new_generation(**fields: Any) -> dict:
+    """A generation record with every field the schema requires: ``fields`` as given, the rest null."""
+    rec = {k: None for k in schema("result")["$defs"]["generation"]["required"]}
+    rec.update(fields)
+    return rec

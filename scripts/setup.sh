@@ -13,6 +13,7 @@ if ! command -v adb >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq adb >/dev/null
 fi
 
+bash "$root/scripts/setup_chromium.sh"   # the report page's browser test
 venv="$root/.venv"
 stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then

@@ -3,30 +3,38 @@
 Everything takes plain sequences of numbers (milliseconds, tokens/s, ...) and
 returns plain floats, so each figure in a report can be recomputed by hand.
 
-The gate follows asv: a change is called only when it is BOTH statistically
-significant (two-sided Mann-Whitney U, p < alpha) AND larger than a stated
-minimum effect; anything else is said out loud as "no significant change".
+The gate (``verdict``) calls a cell *slower* only when its Mann-Whitney p-value, corrected
+for the number of cells (Holm), is below alpha AND the LOWER bound of the ratio's confidence
+interval is above 1 + the minimum effect; a cell too noisy to judge is *unstable*, never a
+silent pass (docs/reports.md states the rule).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
-from scipy import stats as _sp
 
 SLOWER = "slower"
 FASTER = "faster"
-NO_CHANGE = "no significant change"
+SAME = "same"
+UNSTABLE = "unstable"
+VERDICTS = (SLOWER, FASTER, SAME, UNSTABLE)
 
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_BOOTSTRAP_RESAMPLES = 2000
 DEFAULT_BOOTSTRAP_SEED = 20261125
+# Above this many pairwise differences, Hodges-Lehmann works on quantile summaries of each side.
+HL_MAX_PAIRS = 250_000
+HL_SUMMARY_POINTS = 200
 
 
 def _clean(xs: Sequence[float]) -> np.ndarray:
     """Finite values of ``xs`` as a float array (NaN and None dropped)."""
+    if isinstance(xs, np.ndarray) and xs.dtype.kind == "f":
+        return xs[np.isfinite(xs)]
     a = np.asarray([x for x in xs if x is not None], dtype=float)
     return a[np.isfinite(a)]
 
@@ -79,17 +87,18 @@ def within_group_cv(xs: Sequence[float], groups: Sequence) -> float:
     g = np.asarray(list(groups), dtype=object)
     keep = np.isfinite(a)
     a, g = a[keep], g[keep]
-    ratios, n_groups = [], 0
+    squares, n_values, n_groups = 0.0, 0, 0
     for key in dict.fromkeys(g.tolist()):
         vals = a[g == key]
         if vals.size < 2 or np.mean(vals) == 0:
             continue
-        ratios.extend(vals / np.mean(vals))
+        squares += float(np.sum((vals / np.mean(vals) - 1.0) ** 2))
+        n_values += vals.size
         n_groups += 1
-    dof = len(ratios) - n_groups
+    dof = n_values - n_groups
     if dof < 1:
         return math.nan
-    return float(math.sqrt(sum((r - 1.0) ** 2 for r in ratios) / dof))
+    return math.sqrt(squares / dof)
 
 
 def mann_whitney_p(baseline: Sequence[float], candidate: Sequence[float]) -> float:
@@ -102,7 +111,9 @@ def mann_whitney_p(baseline: Sequence[float], candidate: Sequence[float]) -> flo
         return math.nan
     if np.all(a == a[0]) and np.all(b == a[0]):
         return 1.0
-    return float(_sp.mannwhitneyu(b, a, alternative="two-sided", method="auto").pvalue)
+    from scipy import stats as sp   # imported here: reports that never test need not pay for scipy
+
+    return float(sp.mannwhitneyu(b, a, alternative="two-sided", method="auto").pvalue)
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,11 @@ class RatioEstimate:
     method: str
 
 
+def _summary(a: np.ndarray) -> np.ndarray:
+    """``HL_SUMMARY_POINTS`` evenly spaced quantiles of ``a`` (midpoint plotting positions)."""
+    return np.quantile(a, (np.arange(HL_SUMMARY_POINTS) + 0.5) / HL_SUMMARY_POINTS)
+
+
 def hodges_lehmann_ratio(
     baseline: Sequence[float], candidate: Sequence[float], confidence: float = DEFAULT_CONFIDENCE
 ) -> RatioEstimate:
@@ -125,18 +141,26 @@ def hodges_lehmann_ratio(
     The interval takes the k-th smallest and k-th largest differences, k from the
     Mann-Whitney U critical value (normal approximation):
     k = floor(m*n/2 - z * sqrt(m*n*(m+n+1)/12)), at least 1. Values must be > 0.
+    With more than ``HL_MAX_PAIRS`` pairs (thousands of samples a side), each side is first
+    reduced to ``HL_SUMMARY_POINTS`` quantiles and the same ranks are read as fractions of
+    the differences: the same figures to a fraction of a percent, in milliseconds.
     """
     a, b = _clean(baseline), _clean(candidate)
     if not a.size or not b.size:
         return RatioEstimate(math.nan, math.nan, math.nan, confidence, "hodges-lehmann")
     if (a <= 0).any() or (b <= 0).any():
         raise ValueError("hodges_lehmann_ratio needs positive values (times)")
-    diffs = np.sort((np.log(b)[None, :] - np.log(a)[:, None]).ravel())
     m, n = a.size, b.size
-    z = float(_sp.norm.ppf(0.5 + confidence / 2))
-    k = int(math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12)))
-    k = max(k, 1)
-    lo, hi = diffs[k - 1], diffs[m * n - k]
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    k = max(int(math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12))), 1)
+    la, lb = np.log(a), np.log(b)
+    if m * n > HL_MAX_PAIRS:
+        la, lb = _summary(la), _summary(lb)
+    diffs = np.sort((lb[None, :] - la[:, None]).ravel())
+    if m * n > HL_MAX_PAIRS:
+        lo, hi = np.quantile(diffs, [(k - 1) / (m * n - 1), (m * n - k) / (m * n - 1)])
+    else:
+        lo, hi = diffs[k - 1], diffs[m * n - k]
     return RatioEstimate(
         float(np.exp(np.median(diffs))), float(np.exp(lo)), float(np.exp(hi)), confidence, "hodges-lehmann"
     )
@@ -167,17 +191,67 @@ def bootstrap_ratio_ci(
     )
 
 
-def verdict(ratio: float, p_value: float, *, alpha: float = 0.05, min_effect: float = 0.05) -> str:
-    """Gate decision for a time ratio candidate/baseline (> 1 means the candidate is slower).
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order (NaN stays NaN and is not counted).
 
-    ``slower`` needs BOTH p < alpha AND ratio > 1 + min_effect; ``faster`` needs
-    p < alpha AND ratio < 1 - min_effect. Everything else, including a NaN
-    p-value (too few samples), is ``no significant change``.
+    Sort the m finite p-values ascending; the i-th smallest (i from 0) becomes
+    max over j <= i of min(1, (m - j) * p_(j)). Rejecting where the adjusted value is below
+    alpha keeps the chance of ANY false rejection among the m tests at most alpha.
     """
-    if not (math.isfinite(ratio) and math.isfinite(p_value)) or p_value >= alpha:
-        return NO_CHANGE
-    if ratio > 1 + min_effect:
+    p = [float(x) if x is not None else math.nan for x in p_values]
+    finite = sorted((v, i) for i, v in enumerate(p) if math.isfinite(v))
+    m = len(finite)
+    out = [math.nan] * len(p)
+    running = 0.0
+    for j, (v, i) in enumerate(finite):
+        running = max(running, min(1.0, (m - j) * v))
+        out[i] = running
+    return out
+
+
+def normalise_by_group(baseline: Sequence[float], baseline_groups: Sequence, candidate: Sequence[float],
+                       candidate_groups: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides' values divided by a per-group constant (e.g. per prompt), groups on one side dropped.
+
+    The constant is the geometric mean of the two sides' medians for that group, the same on
+    both sides, so a candidate/baseline ratio within a group is unchanged while the difference
+    BETWEEN groups (a longer prompt generates fewer tokens) no longer counts as noise.
+    """
+    a, b = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
+    ga, gb = np.asarray(list(baseline_groups), dtype=object), np.asarray(list(candidate_groups), dtype=object)
+    out_a, out_b = [], []
+    for key in dict.fromkeys(ga.tolist()):
+        va, vb = a[(ga == key) & np.isfinite(a)], b[(gb == key) & np.isfinite(b)]
+        if not va.size or not vb.size:
+            continue
+        scale = math.sqrt(float(np.median(va)) * float(np.median(vb)))
+        if not scale > 0:
+            continue
+        out_a.append(va / scale)
+        out_b.append(vb / scale)
+    if not out_a:
+        return np.array([]), np.array([])
+    return np.concatenate(out_a), np.concatenate(out_b)
+
+
+def verdict(est: RatioEstimate, p_adjusted: float, *, alpha: float = 0.05, min_effect: float = 0.05,
+            too_noisy: bool = False) -> str:
+    """The gate's decision for one cell; ``est`` is candidate/baseline time (> 1: slower).
+
+    - ``unstable`` when ``too_noisy`` (high CV or few samples, decided by the caller);
+    - ``slower`` when p_adjusted < alpha AND est.low > 1 + min_effect;
+    - ``faster`` when p_adjusted < alpha AND est.high < 1 - min_effect;
+    - ``same`` when est.high <= 1 + min_effect (a slowdown of the minimum effect is ruled out);
+    - ``unstable`` otherwise: the interval reaches past 1 + min_effect without clearing it,
+      so the data can neither show nor rule out a regression (also for NaN figures).
+    """
+    if too_noisy or not all(math.isfinite(v) for v in (est.low, est.high)):
+        return UNSTABLE
+    significant = math.isfinite(p_adjusted) and p_adjusted < alpha
+    if significant and est.low > 1 + min_effect:
         return SLOWER
-    if ratio < 1 - min_effect:
+    if significant and est.high < 1 - min_effect:
         return FASTER
-    return NO_CHANGE
+    if est.high <= 1 + min_effect:
+        return SAME
+    return UNSTABLE

@@ -28,6 +28,8 @@ harness report v1.2                             # a saved baseline""",
     p.add_argument("--all", action="store_true", help="pool every run in the results folder")
     p.add_argument("--format", choices=list(FORMATS), default="terminal")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.add_argument("--wide", action="store_true",
+                   help="every column in the tables (the default table fits 100 columns for four variants)")
     common.add_results_dir(p)
     p.add_argument("--cv-threshold", type=common.ratio("--cv-threshold", low_open=True),
                    default=DEFAULT_CV_THRESHOLD, help="warn when a cell's CV is above this fraction")
@@ -37,7 +39,7 @@ harness report v1.2                             # a saved baseline""",
 
 
 def render_runs(names: list[str] | None, results_dir: Path, fmt: str, output: str | None, *,
-                cv_threshold: float | None = None, min_samples: int | None = None) -> None:
+                cv_threshold: float | None = None, min_samples: int | None = None, wide: bool = False) -> None:
     """Load, summarise and render; standard output when ``output`` is None or '-'."""
     from harness import reporters
     from harness.analysis.summary import DEFAULT_CV_THRESHOLD, DEFAULT_MIN_SAMPLES, build_report
@@ -49,12 +51,12 @@ def render_runs(names: list[str] | None, results_dir: Path, fmt: str, output: st
                           min_samples=min_samples or DEFAULT_MIN_SAMPLES)
     if output in (None, "-"):
         if fmt == "terminal":
-            render_terminal(report)
+            render_terminal(report, wide=wide)
         else:
-            sys.stdout.write(reporters.render(report, df, fmt))
+            sys.stdout.write(reporters.render(report, df, fmt, wide=wide))
         return
     try:
-        Path(output).write_text(reporters.render(report, df, fmt), encoding="utf-8")
+        Path(output).write_text(reporters.render(report, df, fmt, wide=wide), encoding="utf-8")
     except OSError as e:
         raise UserError(f"{output}: cannot write report ({e.strerror})") from None
 
@@ -68,5 +70,5 @@ def run(args) -> int:
     names = [str(results_dir)] if args.all else (runs_mod.expand_latest(args.runs, results_dir)
                                                   or [runs_mod.latest(results_dir)])
     render_runs(names, results_dir, args.format, args.output, cv_threshold=args.cv_threshold,
-                min_samples=args.min_samples)
+                min_samples=args.min_samples, wide=args.wide)
     return 0

@@ -295,18 +295,12 @@ class AppRun:
     def _error_result(self, error: str, model_path: str, started: str) -> dict:
         props = self.device.props
         pkg = self.device.packages.get(contract.APP_PACKAGE)
-        return {
-            "contract_version": contract.CONTRACT_VERSION, "run_id": self.run_id, "status": "error",
-            "error": error.splitlines()[0] if error else "error",
-            "app": {"package": contract.APP_PACKAGE,
-                    "version_name": pkg.version_name if pkg else contract.APP_VERSION_NAME,
-                    "version_code": pkg.version_code if pkg else contract.APP_VERSION_CODE,
-                    "runtime": RUNTIME, "tflite_version": "unknown"},
-            "device": {"fingerprint": props["ro.build.fingerprint"], "model": props["ro.product.model"],
-                       "emulated": True},
-            "model": {"path": model_path, "sha256": None, "size_bytes": None},
-            "load_ms": None, "load_kind": None, "cold_load_ms": None, "threads_used": None,
-            "cpu_count": None, "delegate_used": None,
-            "memory": {"vmhwm_kb": None, "pss_kb": None, "rss_before_load_kb": None},
-            "generations": [], "started_at": started, "finished_at": now_iso(),
-        }
+        return contract.new_result(
+            self.run_id, model_path, status="error", error=error.splitlines()[0] if error else "error",
+            app={"package": contract.APP_PACKAGE,
+                 "version_name": pkg.version_name if pkg else contract.APP_VERSION_NAME,
+                 "version_code": pkg.version_code if pkg else contract.APP_VERSION_CODE,
+                 "runtime": RUNTIME, "tflite_version": "unknown"},
+            device={"fingerprint": props["ro.build.fingerprint"], "model": props["ro.product.model"],
+                    "emulated": True},
+            started_at=started, finished_at=now_iso())

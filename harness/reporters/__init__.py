@@ -1,7 +1,7 @@
 """Step 7 of the pipeline: a report rendered in one format; each format registers itself here.
 
-A reporter is a module with ``render(report, df) -> str``; ``FORMATS`` maps the name the
-CLI offers (``--format``) to it. A new format is one module plus one entry.
+A reporter is a module with ``render(report, df, *, wide=False) -> str``; ``FORMATS`` maps the
+name the CLI offers (``--format``) to it. A new format is one module plus one entry.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ FORMATS = {
 }
 
 
-def render(report: Report, df: pd.DataFrame, fmt: str) -> str:
+def render(report: Report, df: pd.DataFrame, fmt: str, *, wide: bool = False) -> str:
+    """The report in format ``fmt``; ``wide`` shows every column in the tables."""
     if fmt not in FORMATS:
         raise UserError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return importlib.import_module(FORMATS[fmt]).render(report, df)
+    return importlib.import_module(FORMATS[fmt]).render(report, df, wide=wide)

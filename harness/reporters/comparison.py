@@ -1,82 +1,130 @@
-"""The regression gate's comparison as a terminal table and as markdown (PR comment, step summary)."""
+"""The regression gate's comparison for people: a terminal table and markdown (PR comment, step summary).
+
+Both say the same things in the same order: what is compared (names, runs, dates, commits),
+the cells' shared parts once, warnings, the table, the rule, and ONE summary line at the end.
+"""
 from __future__ import annotations
 
 import math
-
-import pandas as pd
+import sys
+from typing import Any
 
 from harness.analysis import stats
-from harness.analysis.compare import CONFIDENCE, Comparison
-from harness.reporters.table import markdown_table
+from harness.analysis.compare import Comparison, summary_line
+from harness.reporters.table import markdown_table, md_escape
+
+HEADER = ["cell", "n", "base ms", "cand ms", "change", "95 % CI", "p", "verdict"]
+VERDICT_TEXT = {stats.SLOWER: "SLOWER", stats.FASTER: "faster", stats.SAME: "same", stats.UNSTABLE: "unstable"}
+NOT_A_TERMINAL_WIDTH = 400    # CI logs: never cut a line
 
 
-def _fmt(v: float, spec: str) -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def _verdict_text(row: pd.Series) -> str:
-    v = row["verdict"]
-    if v == stats.SLOWER:
-        return "**slower** (regression)"
-    if v == stats.FASTER:
-        return "faster"
-    p = row["p_value"]
-    if isinstance(p, float) and math.isfinite(p) and p < row.get("_alpha", 1):
-        return "no significant change (significant but below the minimum effect)"
-    return "no significant change (not significant)"
+def _ms(v: Any) -> str:
+    if not _finite(v):
+        return "—"
+    return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}" if v < 10 else f"{v:.1f}"
 
 
-def render_markdown(comparison: Comparison) -> str:
-    """Markdown for a PR comment / GitHub step summary."""
-    cmp = comparison
-    n_slow = len(cmp.regressions)
-    head = ("### Benchmark comparison: "
-            + (f"{n_slow} regression{'s' if n_slow != 1 else ''}" if n_slow else "no regression"))
-    parts = [head, f"Rule: a cell is **slower** only if Mann-Whitney p < {cmp.alpha:g} AND the median ratio "
-                   f"candidate/baseline > {1 + cmp.min_effect:.2f} (faster: p < {cmp.alpha:g} and ratio < "
-                   f"{1 - cmp.min_effect:.2f}). CI: Hodges-Lehmann ratio, {CONFIDENCE:.0%}."]
-    parts += [f"> **Note:** {n}" for n in cmp.notes]
-    if len(cmp.rows):
-        header = ["cell", "n base", "n cand", "base ms", "cand ms", "ratio", f"{CONFIDENCE:.0%} CI", "p", "verdict",
-                  "notes"]
-        rows = []
-        for _, r in cmp.rows.iterrows():
-            r = r.copy()
-            r["_alpha"] = cmp.alpha
-            rows.append([r["cell"], str(r["n_baseline"]), str(r["n_candidate"]),
-                         _fmt(r["median_baseline_ms"], ",.1f"), _fmt(r["median_candidate_ms"], ",.1f"),
-                         _fmt(r["ratio"], ".3f"), f"{_fmt(r['ci_low'], '.3f')}–{_fmt(r['ci_high'], '.3f')}",
-                         _fmt(r["p_value"], ".3g"), _verdict_text(r), r["notes"]])
-        parts.append(markdown_table(header, rows))
-    if cmp.only_baseline:
-        parts.append("Only in baseline (not compared):\n\n" + "\n".join(f"- {c}" for c in cmp.only_baseline))
-    if cmp.only_candidate:
-        parts.append("Only in candidate (not compared):\n\n" + "\n".join(f"- {c}" for c in cmp.only_candidate))
+def _change(ratio: Any) -> str:
+    return f"{(ratio - 1) * 100:+.1f} %".replace("-", "−") if _finite(ratio) else "—"
+
+
+def _ci(low: Any, high: Any) -> str:
+    if not (_finite(low) and _finite(high)):
+        return "—"
+    return f"{(low - 1) * 100:+.1f} to {(high - 1) * 100:+.1f} %".replace("-", "−")
+
+
+def _p(v: Any) -> str:
+    if not _finite(v):
+        return "—"
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def table_rows(cmp: Comparison) -> list[list[str]]:
+    rows = []
+    for _, r in cmp.rows.iterrows():
+        rows.append([r["cell"] + (f" ({r['notes']})" if r["notes"] else ""),
+                     f"{r['n_baseline']}/{r['n_candidate']}",
+                     _ms(r["median_baseline_ms"]), _ms(r["median_candidate_ms"]), _change(r["ratio"]),
+                     _ci(r["ci_low"], r["ci_high"]), _p(r["p_adjusted"]), VERDICT_TEXT[r["verdict"]]])
+    return rows
+
+
+def rule_text(cmp: Comparison) -> str:
+    s = cmp.settings
+    return (f"Rule: per cell, times matched prompt by prompt; change = Hodges-Lehmann ratio candidate/baseline "
+            f"with its {s.confidence * 100:g} % interval; p = Mann-Whitney, Holm-corrected over {len(cmp.rows)} "
+            f"cell(s). SLOWER: p < {s.alpha:g} and the interval's lower bound above +{s.min_effect * 100:g} %. "
+            f"faster: p < {s.alpha:g} and upper bound below −{s.min_effect * 100:g} %. same: upper bound at "
+            f"most +{s.min_effect * 100:g} %. unstable: within-prompt CV above {s.cv_threshold * 100:g} % or fewer "
+            f"than {s.min_samples} samples on a side, or an interval too wide to decide (not a failure unless "
+            "--fail-on-unstable).")
+
+
+def heading_lines(cmp: Comparison) -> list[str]:
+    lines = [f"Baseline:  {cmp.baseline.describe()}", f"Candidate: {cmp.candidate.describe()}"]
+    if cmp.constant:
+        lines.append("Cells: " + " · ".join(cmp.constant))
+    return lines
+
+
+def _one_sided(cmp: Comparison) -> list[str]:
+    return [f"only in {side} (not compared): {c}"
+            for side, cells in (("baseline", cmp.only_baseline), ("candidate", cmp.only_candidate)) for c in cells]
+
+
+def render_markdown(cmp: Comparison, fail_on_unstable: bool = False) -> str:
+    """Markdown for a PR comment / GitHub step summary, ending with the summary line."""
+    summary = summary_line(cmp, fail_on_unstable)
+    parts = [f"### Benchmark comparison: {md_escape(summary.split(':', 1)[0])}",
+             "\n".join(f"- {md_escape(x)}" for x in heading_lines(cmp))]
+    parts += [f"> **Warning:** {md_escape(w)}" for w in cmp.warnings]
+    parts += [f"> **Note:** {md_escape(n)}" for n in cmp.notes]
+    parts.append(markdown_table(HEADER, table_rows(cmp)))
+    one_sided = _one_sided(cmp)
+    if one_sided:
+        parts.append("\n".join(f"- {md_escape(x)}" for x in one_sided))
+    parts.append(f"_{md_escape(rule_text(cmp))}_")
+    parts.append(f"**{md_escape(summary)}**")
     return "\n\n".join(parts) + "\n"
 
 
-def render_terminal(comparison: Comparison, console=None) -> None:
+def console_for_stdout():
+    """A console on standard output: its real width on a terminal, never cut when not one (CI logs)."""
     from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=NOT_A_TERMINAL_WIDTH)
+
+
+def render_terminal(cmp: Comparison, console=None, fail_on_unstable: bool = False) -> None:
+    """The comparison on a terminal (or a log), ending with the summary line."""
+    from rich import box
     from rich.table import Table
 
-    console = console or Console()
-    for n in comparison.notes:
-        console.print(f"note: {n}", style="yellow", highlight=False, markup=False)
-    table = Table(title=f"slower = p < {comparison.alpha:g} and ratio > {1 + comparison.min_effect:.2f}")
-    for h in ["cell", "n", "base ms", "cand ms", "ratio", "CI", "p", "verdict"]:
-        table.add_column(h, justify="left" if h in ("cell", "verdict") else "right")
-    for _, r in comparison.rows.iterrows():
-        r = r.copy()
-        r["_alpha"] = comparison.alpha
-        style = {"slower": "bold red", "faster": "green"}.get(r["verdict"])
-        table.add_row(r["cell"] + (f" [{r['notes']}]" if r["notes"] else ""),
-                      f"{r['n_baseline']}/{r['n_candidate']}",
-                      _fmt(r["median_baseline_ms"], ",.1f"), _fmt(r["median_candidate_ms"], ",.1f"),
-                      _fmt(r["ratio"], ".3f"), f"{_fmt(r['ci_low'], '.3f')}–{_fmt(r['ci_high'], '.3f')}",
-                      _fmt(r["p_value"], ".3g"), _verdict_text(r).replace("**", "").replace(
-                          "no significant change (", "no change (").replace(
-                          "significant but below the minimum effect", "below min effect"), style=style)
+    console = console or console_for_stdout()
+    say = lambda text, style=None: console.print(text, style=style, highlight=False, markup=False,  # noqa: E731
+                                                 soft_wrap=True)
+    for line in heading_lines(cmp):
+        say(line)
+    for w in cmp.warnings:
+        say(f"warning: {w}", "yellow")
+    for n in cmp.notes:
+        say(f"note: {n}", "dim")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    for h in HEADER:
+        table.add_column(h, justify="left" if h in ("cell", "verdict") else "right",
+                         no_wrap=h != "cell", overflow="fold", min_width=len(h))
+    styles = {stats.SLOWER: "bold red", stats.FASTER: "green", stats.UNSTABLE: "yellow"}
+    for row, verdict in zip(table_rows(cmp), cmp.rows["verdict"] if len(cmp.rows) else []):
+        table.add_row(*row, style=styles.get(verdict))
     console.print(table)
-    for side, cells in (("baseline", comparison.only_baseline), ("candidate", comparison.only_candidate)):
-        for c in cells:
-            console.print(f"only in {side}: {c}", highlight=False, markup=False)
+    for line in _one_sided(cmp):
+        say(line)
+    say(rule_text(cmp), "dim")
+    failed = summary_line(cmp, fail_on_unstable).startswith("FAIL")
+    say(summary_line(cmp, fail_on_unstable), "bold red" if failed else "bold green")
+

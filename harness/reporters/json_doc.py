@@ -40,5 +40,5 @@ def render_json(report: Report) -> str:
     return dumps_stable(report_dict(report))
 
 
-def render(report: Report, df: pd.DataFrame) -> str:
+def render(report: Report, df: pd.DataFrame, *, wide: bool = False) -> str:
     return render_json(report)

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from harness import paths
@@ -25,7 +26,7 @@ IDENTITY_COLUMNS = [
     "run_id", "source_file", "timestamp", "block_id", "block_status", "block_error",
     "device_alias", "device_fingerprint", "device_model", "device_soc", "emulated",
     "model_source", "model_sha256", "synthetic", "variant", "export", "max_length",
-    "context_window_words", "threads", "delegate_used", "app_version", "harness_version",
+    "context_window_words", "threads", "prompts_sha256", "delegate_used", "app_version", "harness_version",
     "harness_commit",
 ]
 SAMPLE_COLUMNS = [
@@ -90,6 +91,7 @@ def _block_base(doc: RunDocument, block, source: str) -> dict:
         "synthetic": bool(model.get("synthetic", False)), "variant": model.get("variant"),
         "export": model.get("export"), "max_length": model.get("max_length"),
         "context_window_words": params.get("context_window_words"), "threads": _threads(params),
+        "prompts_sha256": params.get("prompts_sha256") or (doc.plan or {}).get("prompts_sha256"),
         "delegate_used": params.get("delegate_used"), "app_version": app.get("version_name"),
         "harness_version": harness.get("version"), "harness_commit": harness.get("git_commit"),
         "load_ms": block.load_ms, "size_bytes": model.get("size_bytes"),
@@ -103,49 +105,74 @@ def _block_base(doc: RunDocument, block, source: str) -> dict:
     return base
 
 
-def _sample_columns(s: dict) -> dict:
+NUMERIC = ["wall_ms", "load_ms", "prefill_ms", "decode_ms_total", "decode_tokens_per_s", "int8_share", "fp16_share",
+           "fp32_share", "size_bytes", "vmhwm_kb", "pss_kb", "rss_before_load_kb", "tokens_generated", "token_count",
+           "prompt_token_count", "thermal_status_before", "thermal_status_after", "thermal_headroom_before",
+           "thermal_headroom_after"]
+
+
+def _decode(s: dict) -> tuple[float | None, float | None]:
+    """(total decode ms, decode tokens/s) of one sample; None without per-token decode times."""
     decode = s.get("decode_ms")
-    decode_total = float(sum(decode)) if isinstance(decode, list) and decode else None
-    row = {k: s.get(k) for k in ("phase", "index", "prompt_index", "wall_ms", "tokens_generated",
-                                 "token_count", "prompt_token_count", "stopped_early",
-                                 "thermal_status_before", "thermal_status_after",
-                                 "thermal_headroom_before", "thermal_headroom_after", "prefill_ms")}
-    row["decode_ms_total"] = decode_total
-    row["decode_tokens_per_s"] = len(decode) / (decode_total / 1000.0) if decode_total else None
-    return row
+    if not isinstance(decode, list) or not decode:
+        return None, None
+    total = float(sum(decode))
+    return total, (len(decode) / (total / 1000.0) if total else None)
+
+
+def _floats(values: list) -> np.ndarray:
+    """Numbers (None -> NaN) as a float array; anything else non-numeric becomes NaN too."""
+    try:
+        return np.array(values, dtype=float)
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
+
+
+def _objects(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def block_rows(doc: RunDocument, source: str = "") -> list[dict]:
     """Flatten one result document into row dicts: one per sample, one for a block without any."""
-    rows: list[dict] = []
-    for block in doc.blocks:
-        base = _block_base(doc, block, source)
-        if not block.samples:
-            rows.append({**base, "phase": None})
-        rows.extend({**base, **_sample_columns(s)} for s in block.samples)
-    return rows
+    return frame_from_docs([(source, doc)]).to_dict("records")
 
 
 def frame_from_docs(docs: Iterable[tuple[str, RunDocument]]) -> pd.DataFrame:
-    """(source name, document) pairs -> the tidy DataFrame (columns always present)."""
-    rows: list[dict] = []
+    """(source name, document) pairs -> the tidy DataFrame (columns always present).
+
+    Built column by column, each block's own values repeated over its samples: a dict per
+    row would cost seconds at 100,000 samples. A block without samples keeps one row
+    (``phase`` None) so that its error is never lost."""
+    bases: list[dict] = []
+    flat: list[dict] = []
+    counts: list[int] = []
     for source, doc in docs:
         if not isinstance(doc, RunDocument):
             doc = RunDocument.from_dict(doc, source)
-        rows.extend(block_rows(doc, source))
-    df = pd.DataFrame(rows)
-    for col in COLUMNS:
-        if col not in df.columns:
-            df[col] = None
-    extra = sorted(c for c in df.columns if c not in COLUMNS)
-    df = df[COLUMNS + extra]
-    for col in ["wall_ms", "load_ms", "prefill_ms", "decode_ms_total", "decode_tokens_per_s",
-                "int8_share", "fp16_share", "fp32_share", "size_bytes", "vmhwm_kb", "pss_kb",
-                "rss_before_load_kb", "tokens_generated", "token_count", "prompt_token_count",
-                "thermal_status_before", "thermal_status_after", "thermal_headroom_before",
-                "thermal_headroom_after", *extra]:
-        df[col] = pd.to_numeric(df[col], errors="coerce")
-    return df
+        for block in doc.blocks:
+            bases.append(_block_base(doc, block, source))
+            flat.extend(block.samples or [{}])
+            counts.append(len(block.samples) or 1)
+    extra = sorted({k for b in bases for k in b} - set(COLUMNS))
+    names = COLUMNS + extra
+    numeric = set(NUMERIC) | set(extra)
+    data: dict[str, Any] = {}
+    decode = [_decode(s) if "decode_ms" in s else (None, None) for s in flat]
+    for col in names:
+        if col in ("decode_ms_total", "decode_tokens_per_s"):
+            values = [d[col == "decode_tokens_per_s"] for d in decode]
+        elif col in SAMPLE_COLUMNS:
+            values = [s.get(col) for s in flat]
+        else:
+            per_block = [b.get(col) for b in bases]
+            data[col] = np.repeat(_floats(per_block) if col in numeric else _objects(per_block), counts)
+            continue
+        data[col] = _floats(values) if col in numeric else values
+    for col in ("emulated", "synthetic"):
+        data[col] = data[col].astype(bool)
+    return pd.DataFrame(data, columns=names, copy=False)
 
 
 def resolve_inputs(names: list[str] | None, results_dir: Path | None = None) -> list[Path]:

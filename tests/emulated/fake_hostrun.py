@@ -52,23 +52,18 @@ def main() -> int:
             wall_ms = (time.perf_counter() - t0) * 1000 if (a.work or a.gen_ms) else 1.5
             interactive = state.get("interactive")
             prompt = spec["prompts"][i % len(spec["prompts"])]
-            gens.append({"phase": phase, "index": i, "prompt_index": i % len(spec["prompts"]),
-                         "prompt_used": contract.apply_context_window(prompt, spec["context_window_words"]),
-                         "wall_ms": wall_ms, "output_text": f"{prompt} ok interactive={interactive}", "token_count": 3, "prompt_token_count": 2,
-                         "output_token_ids": None, "prefill_ms": None, "decode_ms": None,
-                         "thermal_status_before": None, "thermal_status_after": None,
-                         "battery_temp_c_before": None, "battery_temp_c_after": None,
-                         "thermal_headroom_before": None, "thermal_headroom_before_age_ms": None,
-                         "thermal_headroom_after": None, "thermal_headroom_after_age_ms": None,
-                         "interactive_before": interactive, "interactive_after": interactive})
+            gens.append(contract.new_generation(
+                phase=phase, index=i, prompt_index=i % len(spec["prompts"]),
+                prompt_used=contract.apply_context_window(prompt, spec["context_window_words"]),
+                wall_ms=wall_ms, output_text=f"{prompt} ok interactive={interactive}", token_count=3,
+                prompt_token_count=2, interactive_before=interactive, interactive_after=interactive))
             print(contract.progress_line(spec["run_id"], phase, i, n, wall_ms), flush=True)
-    doc = {"contract_version": contract.CONTRACT_VERSION, "run_id": spec["run_id"], "status": "ok", "error": None, "app": app,
-           "device": device, "model": {"path": spec["model_path"], "sha256": spec["model_sha256"],
-                                       "size_bytes": os.path.getsize(a.model)},
-           "load_ms": 1.0, "load_kind": "warm", "cold_load_ms": None, "threads_used": spec["threads"],
-           "cpu_count": os.cpu_count(), "delegate_used": "cpu",
-           "memory": {"vmhwm_kb": 1, "pss_kb": None, "rss_before_load_kb": None}, "generations": gens, "started_at": now,
-           "finished_at": now}
+    doc = contract.new_result(
+        spec["run_id"], spec["model_path"], app=app, device=device,
+        model={"path": spec["model_path"], "sha256": spec["model_sha256"], "size_bytes": os.path.getsize(a.model)},
+        load_ms=1.0, load_kind="warm", threads_used=spec["threads"], cpu_count=os.cpu_count(), delegate_used="cpu",
+        memory={"vmhwm_kb": 1, "pss_kb": None, "rss_before_load_kb": None}, generations=gens, started_at=now,
+        finished_at=now)
     tmp = a.result + ".tmp"
     with open(tmp, "w") as f:
         json.dump(doc, f)

@@ -23,21 +23,18 @@ def result(spec: dict, wall_ms: float = 5.0, status: str = "ok") -> dict:
     gens = []
     for phase, total in (("warmup", spec["warmup_runs"]), ("measured", spec["measured_runs"])):
         for i in range(total):
-            gens.append({"phase": phase, "index": i, "prompt_index": i % len(spec["prompts"]),
-                         "prompt_used": spec["prompts"][i % len(spec["prompts"])], "wall_ms": wall_ms,
-                         "output_text": "x", "token_count": spec["max_length"], "prompt_token_count": 2,
-                         "thermal_status_before": None, "thermal_status_after": None,
-                         "battery_temp_c_before": None, "battery_temp_c_after": None})
-    return {"contract_version": contract.CONTRACT_VERSION, "run_id": spec["run_id"], "status": status,
-            "error": None if status == "ok" else "boom",
-            "app": {"package": "fake", "version_name": "1", "version_code": 1, "runtime": "fake",
-                    "tflite_version": "0"},
-            "device": {"fingerprint": "fake/fp", "model": "Fake", "emulated": False},
-            "model": {"path": spec["model_path"], "sha256": spec["model_sha256"], "size_bytes": 1000},
-            "load_ms": 1.0, "threads_used": spec["threads"], "delegate_used": "cpu",
-            "memory": {"vmhwm_kb": 1, "pss_kb": None, "rss_before_load_kb": None},
-            "generations": gens, "started_at": "2026-12-01T00:00:00.000+00:00",
-            "finished_at": "2026-12-01T00:00:01.000+00:00"}
+            gens.append(contract.new_generation(
+                phase=phase, index=i, prompt_index=i % len(spec["prompts"]),
+                prompt_used=spec["prompts"][i % len(spec["prompts"])], wall_ms=wall_ms, output_text="x",
+                token_count=spec["max_length"], prompt_token_count=2))
+    return contract.new_result(
+        spec["run_id"], spec["model_path"], status=status, error=None if status == "ok" else "boom",
+        app={"package": "fake", "version_name": "1", "version_code": 1, "runtime": "fake", "tflite_version": "0"},
+        device={"fingerprint": "fake/fp", "model": "Fake", "emulated": False},
+        model={"path": spec["model_path"], "sha256": spec["model_sha256"], "size_bytes": 1000},
+        load_ms=1.0, threads_used=spec["threads"], delegate_used="cpu",
+        memory={"vmhwm_kb": 1, "pss_kb": None, "rss_before_load_kb": None}, generations=gens,
+        started_at="2026-12-01T00:00:00.000+00:00", finished_at="2026-12-01T00:00:01.000+00:00")
 
 
 @dataclass

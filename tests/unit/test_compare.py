@@ -1,88 +1,171 @@
-"""The regression gate on synthetic sample sets with known effects, and named baselines."""
+"""The regression gate on sample sets with known effects, its errors, its output, and named baselines."""
+import io
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+from rich.console import Console
 
 from harness import cli
 from harness.analysis import compare as cmpmod
-from harness.analysis.stats import FASTER, NO_CHANGE, SLOWER
+from harness.analysis.compare import Settings, Side
+from harness.analysis.stats import FASTER, SAME, SLOWER, UNSTABLE
 from harness.errors import UserError
-from harness.reporters.comparison import render_markdown
+from harness.reporters.comparison import console_for_stdout, render_markdown, render_terminal
 from harness.results import schema as results
 from harness.results.frame import frame_from_docs, load_frame
+from harness.results.schema import RunDocument
 
 FP_A = "google/panther/panther:14/AP2A/1:user/release-keys"
 FP_B = "samsung/a54/a54:14/UP1A/2:user/release-keys"
+# Three prompts whose generations differ by design (a longer prompt leaves fewer tokens to generate).
+PROMPT_SCALE = [1.0, 0.55, 0.9]
 
 
-def make_doc(walls, *, run_id="r1", fingerprint=FP_A, alias="pixel7", source="preset:gpt2_base_en",
-             variant="fp32", sha="a" * 64, emulated=False):
+def block(walls, *, alias="pixel7", fingerprint=FP_A, source="preset:gpt2_base_en", variant="fp32",
+          max_length=64, sha="a" * 64, emulated=False, prompts_sha="p" * 64, prompts=1):
     samples = [{"phase": "warmup", "index": 0, "prompt_index": 0, "wall_ms": 10 * max(walls)}]
-    samples += [{"phase": "measured", "index": i, "prompt_index": 0, "wall_ms": float(w)}
+    samples += [{"phase": "measured", "index": i, "prompt_index": i % prompts, "wall_ms": float(w)}
                 for i, w in enumerate(walls)]
-    block = {"block_id": f"{alias}/{variant}", "status": "ok", "error": None,
-             "device": {"alias": alias, "fingerprint": fingerprint, "emulated": emulated},
-             "model": {"source": source, "synthetic": False, "variant": variant, "export": "oneshot",
-                       "max_length": 64, "sha256": sha, "size_bytes": 1000},
-             "params": {"context_window_words": 50, "threads_used": 4},
-             "samples": samples}
-    return {"schema_version": 1, "run_id": run_id, "status": "complete",
-            "started_at": "2026-11-25T00:00:00+00:00", "harness": {"version": "0.1.0"}, "blocks": [block]}
+    return {"block_id": f"{alias}/{variant}/L{max_length}", "status": "ok", "error": None,
+            "device": {"alias": alias, "fingerprint": fingerprint, "emulated": emulated},
+            "model": {"source": source, "synthetic": False, "variant": variant, "export": "oneshot",
+                      "max_length": max_length, "sha256": sha, "size_bytes": 1000},
+            "params": {"context_window_words": 50, "threads_used": 4, "prompts_sha256": prompts_sha},
+            "samples": samples}
 
 
-def frame(walls, **kw):
+def make_doc(walls=None, *, run_id="r1", blocks=None, commit=None, **kw):
+    return {"schema_version": 2, "run_id": run_id, "status": "complete",
+            "started_at": "2026-11-25T00:00:00+00:00",
+            "harness": {"version": "0.1.0", **({"git_commit": commit} if commit else {})},
+            "blocks": blocks if blocks is not None else [block(walls, **kw)]}
+
+
+def frame(walls=None, **kw):
     return frame_from_docs([("x", make_doc(walls, **kw))])
 
 
-def gate(base, cand, **kw):
-    c = cmpmod.compare(frame(base), frame(cand, run_id="r2", sha="b" * 64), **kw)
+def gate(base, cand, settings=None, **kw):
+    c = cmpmod.compare(frame(base, **kw), frame(cand, run_id="r2", sha="b" * 64, **kw), settings)
     assert len(c.rows) == 1
     return c.rows.iloc[0]
 
 
-def test_no_false_alarm_same_distribution_over_50_seeds():
-    alarms = 0
-    for seed in range(50):
-        rng = np.random.default_rng(seed)
-        base = rng.normal(1000, 100, 20)      # 10 % noise
-        cand = rng.normal(1000, 100, 20)
-        alarms += gate(base, cand)["verdict"] == SLOWER
-    # alpha alone would give ~2.5 % one-sided; the min-effect gate lowers it further
-    assert alarms <= 2
+def prompted(rng, n, scale, noise):
+    """n generations cycling over three prompts of different lengths, ``noise`` = within-prompt CV."""
+    return [1000 * scale * PROMPT_SCALE[i % 3] * rng.normal(1, noise) for i in range(n)]
 
 
-def test_detects_15_percent_slowdown_with_20_samples():
-    detected = 0
+def three_cells(rng, scale, noise, run_id):
+    """The sample frame of a 3-variant run, built directly (the simulation needs many, fast)."""
+    rows = [{"phase": "measured", "wall_ms": w, "prompt_index": i % 3, "run_id": run_id, "block_id": v,
+             "device_alias": "pixel7", "device_fingerprint": FP_A, "emulated": False, "synthetic": False,
+             "model_source": "preset:gpt2_base_en", "model_sha256": "a", "variant": v, "export": "oneshot",
+             "max_length": 64, "context_window_words": 32, "threads": 4, "prompts_sha256": "p"}
+            for v in ("fp32", "dynamic", "fp16") for i, w in enumerate(prompted(rng, 10, scale, noise))]
+    return pd.DataFrame(rows)
+
+
+def test_default_settings_on_phone_like_noise_few_false_alarms_and_slowdowns_caught():
+    """--runs 10, three prompts, 3 cells, 4 % within-prompt noise: the issue's goals, with room."""
+    alarms = detected = 0
     for seed in range(20):
-        rng = np.random.default_rng(1000 + seed)
-        base = rng.normal(1000, 100, 20)
-        cand = rng.normal(1150, 115, 20)
-        detected += gate(base, cand)["verdict"] == SLOWER
-    assert detected >= 18
+        rng = np.random.default_rng(seed)
+        base = three_cells(rng, 1.0, 0.04, "b")
+        alarms += cmpmod.exit_code(cmpmod.compare(base, three_cells(rng, 1.0, 0.04, "u"))) == 1
+        detected += cmpmod.exit_code(cmpmod.compare(base, three_cells(rng, 1.2, 0.04, "s"))) == 1
+    assert alarms <= 1 and detected >= 19
 
 
-def test_small_significant_slowdown_is_not_flagged_but_large_one_is():
+def test_prompts_are_matched_not_counted_as_noise():
+    """Without prompt matching the 45 % difference between prompts would swamp a 20 % slowdown."""
+    rng = np.random.default_rng(7)
+    base, cand = prompted(rng, 12, 1.0, 0.02), prompted(rng, 12, 1.2, 0.02)
+    row = gate(base, cand, prompts=3)
+    assert row["verdict"] == SLOWER and 1.15 < row["ci_low"] < row["ratio"] < row["ci_high"] < 1.25
+
+
+def test_review_false_alarm_shape_is_not_a_regression():
+    """p < alpha and a point ratio of 1.2, but the interval's lower bound is below 1.05: not slower."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(1000, 60, 10)
+    cand = base * 1.12 + rng.normal(0, 60, 10)
+    row = gate(base, cand, Settings(cv_threshold=0.5))
+    assert row["p_value"] < 0.05 and row["ratio"] > 1.05
+    assert row["ci_low"] <= 1.05 and row["verdict"] == UNSTABLE
+
+
+def test_small_significant_slowdown_is_same_and_large_one_is_slower():
     rng = np.random.default_rng(3)
     base = rng.normal(1000, 5, 20)            # 0.5 % noise: a 3 % shift is highly significant
     small = gate(base, base * 1.03)
-    assert small["p_value"] < 0.001
-    assert small["verdict"] == NO_CHANGE      # fails if the min-effect gate were removed
+    assert small["p_value"] < 0.001 and small["verdict"] == SAME
     big = gate(base, base * 1.15)
-    assert big["verdict"] == SLOWER
-    assert big["ci_low"] > 1.10 and big["ci_high"] < 1.20
+    assert big["verdict"] == SLOWER and big["ci_low"] > 1.10 and big["ci_high"] < 1.20
     assert gate(base, base * 0.8)["verdict"] == FASTER
 
 
-def test_exit_code_and_markdown_say_not_significant():
-    rng = np.random.default_rng(4)
-    base = rng.normal(1000, 100, 10)
-    c = cmpmod.compare(frame(base), frame(rng.normal(1000, 100, 10), run_id="r2"))
-    assert cmpmod.exit_code(c) == 0
-    assert "not significant" in render_markdown(c)
-    c = cmpmod.compare(frame(base), frame(base * 1.5, run_id="r2"))
-    assert cmpmod.exit_code(c) == 1
-    assert "**slower** (regression)" in render_markdown(c)
+def test_holm_correction_over_cells():
+    """5 vs 5 completely separated: exact p = 2/252 = 0.0079. Alone it is a regression; among
+    seven cells Holm multiplies it by 7 (0.056 > 0.05) and the cell cannot be judged."""
+    base, slow = [100, 101, 102, 103, 104], [120, 121, 122, 123, 124]
+    assert gate(base, slow)["verdict"] == SLOWER
+    variants = ["fp32", "dynamic", "fp16", "int8", "v5", "v6", "v7"]
+    bdoc = make_doc(run_id="b", blocks=[block(base, variant=v) for v in variants])
+    cdoc = make_doc(run_id="c", blocks=[block(slow if v == "fp32" else base, variant=v) for v in variants])
+    c = cmpmod.compare(frame_from_docs([("b", bdoc)]), frame_from_docs([("c", cdoc)]))
+    row = c.rows.set_index("cell").loc["fp32"]
+    assert row["p_value"] == pytest.approx(2 / 252) and row["p_adjusted"] == pytest.approx(7 * 2 / 252)
+    assert row["verdict"] == UNSTABLE and cmpmod.exit_code(c) == 0
+    assert cmpmod.exit_code(c, fail_on_unstable=True) == 1
+
+
+def test_high_cv_or_few_samples_make_a_cell_unstable_with_a_warning():
+    rng = np.random.default_rng(5)
+    noisy = rng.normal(1000, 200, 10)
+    c = cmpmod.compare(frame(noisy), frame(noisy * 1.5, run_id="r2"))
+    assert c.rows.iloc[0]["verdict"] == UNSTABLE and cmpmod.exit_code(c) == 0
+    assert any("baseline CV" in w and "too noisy" in w for w in c.warnings)
+    c = cmpmod.compare(frame([100, 101, 102]), frame([200, 201, 202], run_id="r2"))
+    assert c.rows.iloc[0]["verdict"] == UNSTABLE and any("3 samples in the baseline (< 5)" in w for w in c.warnings)
+
+
+def test_no_common_cell_and_one_sided_cells_are_errors_unless_allowed():
+    base = frame_from_docs([("x", make_doc(run_id="b", blocks=[block([1, 2, 3, 4, 5]),
+                                                               block([1, 2, 3, 4, 5], variant="dynamic")]))])
+    with pytest.raises(UserError, match="share no cell") as e:
+        cmpmod.compare(base, frame([1, 2, 3, 4, 5], run_id="c", max_length=150))
+    assert "\n" not in str(e.value)
+    with pytest.raises(UserError, match=r"1 only in the baseline \(dynamic\); pass --allow-missing"):
+        cmpmod.compare(base, frame([1, 2, 3, 4, 5], run_id="c"))
+    c = cmpmod.compare(base, frame([1, 2, 3, 4, 5], run_id="c"), allow_missing=True)
+    assert len(c.rows) == 1 and c.only_baseline == ["dynamic"]
+    assert "only in baseline (not compared): dynamic" in render_markdown(c)
+
+
+def test_same_data_overlap_and_prompt_mismatch_are_warned():
+    doc = make_doc([100, 101, 102, 103, 104], run_id="r1")
+    df = frame_from_docs([("x", doc)])
+    c = cmpmod.compare(df, df)
+    assert any("same data (run r1)" in w for w in c.warnings)
+    both = frame_from_docs([("x", doc), ("y", make_doc([100, 101, 102, 103, 104], run_id="r9"))])
+    assert any("on both sides" in w for w in cmpmod.compare(df, both).warnings)
+    other = frame([100, 101, 102, 103, 104], run_id="r2", prompts_sha="q" * 64)
+    c = cmpmod.compare(df, other)
+    assert any("prompt sets differ" in w for w in c.warnings) and "prompts differ" in c.rows.iloc[0]["notes"]
+
+
+def test_cells_without_a_context_window_still_match():
+    """--context-window all stores no window: the missing key part must match itself."""
+    def doc(walls, run_id):
+        d = make_doc(walls, run_id=run_id)
+        d["blocks"][0]["params"]["context_window_words"] = None
+        return frame_from_docs([(run_id, d)])
+
+    c = cmpmod.compare(doc([100, 101, 102, 103, 104], "a"), doc([100, 101, 102, 103, 104], "b"))
+    assert len(c.rows) == 1 and c.rows.iloc[0]["verdict"] == SAME
 
 
 def test_model_sha_differs_but_cells_match_on_source():
@@ -102,39 +185,85 @@ def test_refuses_cross_device_and_cross_model_unless_allowed():
     assert len(c.rows) == 1
 
 
-def test_cells_only_on_one_side_are_listed():
-    base = frame_from_docs([("x", make_doc([1, 2, 3])), ("y", make_doc([1, 2, 3], variant="dynamic", run_id="r3"))])
-    c = cmpmod.compare(base, frame([1, 2, 3], run_id="r2"))
-    assert len(c.rows) == 1
-    assert c.only_baseline == ["pixel7 preset:gpt2_base_en dynamic oneshot L64 cw50 t4"]
-    assert "Only in baseline" in render_markdown(c)
+def _named(c, base="v1.2", cand="latest"):
+    bdoc = RunDocument.from_dict(make_doc([1], run_id="baseline-v1.2", commit="c19025b" + "0" * 33), "b")
+    bdoc.baseline = {"name": "v1.2", "runs": ["20261201T010123Z-a8eff8"]}
+    c.baseline = Side.from_docs(base, [bdoc])
+    c.candidate = Side.from_docs(cand, [RunDocument.from_dict(make_doc([1], run_id="20261201T010153Z-823508"), "c")])
+    return c
+
+
+def test_summary_line_names_the_baseline_and_the_slow_cells():
+    rng = np.random.default_rng(9)
+    base = rng.normal(1000, 10, 10)
+    bdf = frame_from_docs([("b", make_doc(run_id="b", blocks=[block(base, variant=v) for v in ("fp32", "fp16")]))])
+    cdf = frame_from_docs([("c", make_doc(run_id="c", blocks=[block(base * 1.2, variant="fp32"),
+                                                              block(base, variant="fp16")]))])
+    c = _named(cmpmod.compare(bdf, cdf))
+    line = cmpmod.summary_line(c)
+    assert line.startswith("FAIL: 1 of 2 cells slower than v1.2 (fp32 +") and line.endswith(" %)")
+    assert cmpmod.summary_line(_named(cmpmod.compare(bdf, bdf))).startswith("PASS: 2 cells, none slower than v1.2")
+    assert c.baseline.describe() == "v1.2 — run 20261201T010123Z-a8eff8, 2026-11-25 00:00 UTC, harness c19025b"
+    assert c.candidate.describe() == "latest — run 20261201T010153Z-823508, 2026-11-25 00:00 UTC"
+
+
+def test_terminal_output_names_sides_and_ends_with_the_summary_at_any_width():
+    rng = np.random.default_rng(2)
+    base = rng.normal(1000, 10, 10)
+    c = _named(cmpmod.compare(frame(base), frame(base * 1.3, run_id="r2")))
+    for width in (80, 100, 400):
+        buf = io.StringIO()
+        render_terminal(c, Console(file=buf, width=width, color_system=None))
+        out = buf.getvalue()
+        lines = out.rstrip("\n").splitlines()
+        assert lines[0].startswith("Baseline:  v1.2") and lines[1].startswith("Candidate: latest")
+        assert lines[-1].startswith("FAIL: 1 of 1 cell slower than v1.2 (fp32 +")
+        assert "SLOWER" in out and "…" not in out          # the interval and verdict are never cut
+    assert console_for_stdout().width >= 200            # pytest's stdout is not a terminal: CI logs
+
+
+def test_markdown_heading_table_and_summary():
+    rng = np.random.default_rng(4)
+    base = rng.normal(1000, 10, 10)
+    md = render_markdown(_named(cmpmod.compare(frame(base), frame(base * 1.5, run_id="r2"))))
+    assert md.startswith("### Benchmark comparison: FAIL\n")
+    assert "- Baseline:  v1.2 — run 20261201T010123Z-a8eff8" in md and "| SLOWER |" in md
+    assert md.rstrip().splitlines()[-1].startswith("**FAIL: 1 of 1 cell slower than v1.2")
 
 
 def _write(results, doc):
     (results / f"{doc['run_id']}.json").write_text(json.dumps(doc))
 
 
-def test_baseline_save_and_compare_main(tmp_path, monkeypatch):
+def test_baseline_save_and_compare_main(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(5)
     base_walls = rng.normal(1000, 10, 12)
     _write(tmp_path, make_doc(base_walls[:6], run_id="run-a"))
     _write(tmp_path, make_doc(base_walls[6:], run_id="run-b"))
     _write(tmp_path, make_doc(base_walls * 1.2, run_id="run-c", sha="c" * 64))
+    _write(tmp_path, make_doc(base_walls, run_id="run-d", max_length=150))
     rd = ["--results-dir", str(tmp_path)]
     assert cli.main(["baseline", "save", "v1", "run-a", "run-b", *rd]) == 0
     saved = json.loads((tmp_path / "baselines" / "v1.json").read_text())
     assert saved["schema_version"] == results.SCHEMA_VERSION == 3 and saved["baseline"]["runs"] == ["run-a", "run-b"]
-    assert [b["block_id"] for b in saved["blocks"]] == ["run-a/pixel7/fp32", "run-b/pixel7/fp32"]
+    assert [b["block_id"] for b in saved["blocks"]] == ["run-a/pixel7/fp32/L64", "run-b/pixel7/fp32/L64"]
     df = load_frame(["v1"], tmp_path)                   # a baseline name resolves to the file
     assert (df["phase"] == "measured").sum() == 12 and (df["phase"] == "warmup").sum() == 2
     summary = tmp_path / "summary.md"
     summary.write_text("# earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     md = tmp_path / "cmp.md"
+    capsys.readouterr()
     assert cli.main(["compare", "v1", "run-c", "--markdown", str(md), *rd]) == 1
-    assert "slower" in md.read_text()
-    assert summary.read_text().startswith("# earlier step\n### Benchmark comparison: 1 regression")
-    assert cli.main(["compare", "v1", "run-a", *rd]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("Baseline:  v1 — 2 runs (run-a, run-b)")
+    assert out.rstrip().splitlines()[-1].startswith("FAIL: 1 of 1 cell slower than v1 (fp32 +")
+    assert "SLOWER" in md.read_text()
+    assert summary.read_text().startswith("# earlier step\n### Benchmark comparison: FAIL")
+    assert cli.main(["compare", "v1", "run-a", *rd]) == 0        # overlapping data: warned, passes
+    assert "on both sides" in capsys.readouterr().out
+    assert cli.main(["compare", "v1", "run-d", *rd]) == 2        # another max length: nothing in common
+    assert "share no cell" in capsys.readouterr().err
 
 
 def test_bad_baseline_name_and_missing_run(tmp_path, capsys):

@@ -6,6 +6,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -14,8 +15,12 @@ from harness.analysis import summary as rep
 from harness.errors import UserError
 from harness.reporters.html_page import render_html
 from harness.reporters.markdown import render_markdown
-from harness.reporters.plots import _log_scale_if_wide
+from harness.reporters import svg
+from harness.reporters.plots import figures
+from harness.reporters.table import fmt_num
+from harness.analysis import stats
 from harness.reporters.terminal import render_terminal
+from harness.reporters.table import table_rows
 from harness.results import schema as results
 from harness.results.frame import load_frame
 
@@ -69,7 +74,10 @@ def test_cell_figures(report):
     fp32, dyn = c.loc[("pixel7", "fp32", 64)], c.loc[("pixel7", "dynamic", 64)]
     assert fp32["n"] == 6 and fp32["n_warmup"] == 1
     assert fp32["first_ms"] == pytest.approx(1312.0)          # the warmup, not a measured sample
-    assert dyn["speedup"] == pytest.approx(fp32["median_ms"] / dyn["median_ms"])
+    # speedup: fp32 time / this time, Hodges-Lehmann on times matched prompt by prompt, with its interval
+    assert dyn["speedup"] == pytest.approx(fp32["median_ms"] / dyn["median_ms"], rel=0.02)
+    assert dyn["speedup_low"] < dyn["speedup"] < dyn["speedup_high"] and dyn["speedup_low"] > 1
+    assert fp32["speedup"] == 1.0
     assert dyn["size_ratio"] == pytest.approx(131_203_072 / 497_759_232)
     emu = c.loc[("emu", "fp32", 64)]
     assert emu["prefill_ms"] > 0 and emu["decode_tokens_per_s"] > 0
@@ -137,7 +145,93 @@ def test_markdown_states_constant_columns_once(report):
     md = render_markdown(report)
     assert "- ctx words: 50" in md
     header = next(line for line in md.splitlines() if line.startswith("| device"))
-    assert "ctx words" not in header and "| n |" in header
+    assert "ctx words" not in header and "| median ms |" in header and "| n |" not in header
+    wide = reporters.render(report, None, "markdown", wide=True)
+    assert "| n |" in next(line for line in wide.splitlines() if line.startswith("| device"))
+
+
+def test_notes_do_not_repeat_the_banners(report):
+    md = render_markdown(report)
+    rows = [line for line in md.splitlines() if line.startswith("| emu")]
+    assert rows and not any("EMULATED" in r or "SYNTHETIC" in r for r in rows)
+    assert "EMULATED DEVICE" in md                       # said once, in the banner
+
+
+def test_figures_have_sensible_precision():
+    assert fmt_num(12373.76) == "12,374" and fmt_num(87.64) == "87.6" and fmt_num(4.251) == "4.25"
+    assert fmt_num(0.6128) == "0.613" and fmt_num(float("nan")) == "—"
+
+
+def test_csv_rows_say_where_they_come_from(report):
+    import csv
+    rows = list(csv.DictReader(io.StringIO(reporters.render(report, None, "csv"))))
+    assert {"run_ids", "started_at", "harness_commit"} <= set(rows[0])
+    phone = [r for r in rows if r["device_alias"] == "pixel7"]
+    assert phone[0]["run_ids"] == "20261125T144500Z-phone1"
+    assert phone[0]["harness_commit"] == "0123456789abcdef0123456789abcdef01234567"
+    assert phone[0]["started_at"].startswith("2026-11-25T14:45")
+
+
+def _four_variants():
+    """A demo-like run: one emulated device, four variants, one noisy and one short cell."""
+    from harness.results.frame import frame_from_docs
+
+    rng = np.random.default_rng(1)
+    blocks = []
+    for v, ms, n, noise in (("fp32", 30.1, 10, 0.02), ("dynamic", 16.3, 10, 0.15), ("fp16", 22.9, 10, 0.02),
+                            ("int8", 12.2, 3, 0.02)):
+        walls = [ms * (0.6 if i % 3 == 1 else 1.0) * rng.normal(1, noise) for i in range(n)]
+        blocks.append({"block_id": v, "status": "ok", "device": {"alias": "emu-pixel7", "emulated": True,
+                                                                  "fingerprint": "google/panther"},
+                       "model": {"source": "synthetic:tiny", "synthetic": True, "variant": v, "export": "oneshot",
+                                 "max_length": 100, "size_bytes": {"fp32": 970_000, "dynamic": 662_000,
+                                                                   "fp16": 606_000, "int8": 410_000}[v]},
+                       "params": {"context_window_words": 50, "threads_used": 1}, "memory": {"vmhwm_kb": 665_000},
+                       "samples": [{"phase": "measured", "index": i, "prompt_index": i % 3, "wall_ms": w,
+                                    "tokens_generated": 44 if i % 3 == 1 else 93} for i, w in enumerate(walls)]})
+    doc = {"schema_version": 2, "run_id": "20261201T010123Z-a8eff8", "status": "complete", "blocks": blocks}
+    df = frame_from_docs([("x", doc)])
+    return rep.build_report(df), df
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_default_table_fits_the_terminal_and_never_cuts_a_figure(width):
+    report, _ = _four_variants()
+    buf = io.StringIO()
+    render_terminal(report, Console(file=buf, width=width, color_system=None))
+    out = buf.getvalue()
+    header, rows, _ = table_rows(report)
+    table = out[out.index(header[0]):out.index("[few samples]")]
+    assert max(len(line) for line in table.splitlines()) <= min(width, 100)
+    for row in rows:                                      # every figure whole, on one line
+        for value in row[:-1]:
+            assert value in table, (width, value)
+    assert "…" not in table
+
+
+def test_wide_table_has_every_column():
+    report, _ = _four_variants()
+    header, _, _ = table_rows(report, wide=True)
+    for label in ("n", "load ms", "p90 ms", "MAD ms", "CV", "speedup 95 % CI", "peak MiB", "runs"):
+        assert label in header or label == "load ms", label
+
+
+def test_sweep_with_the_default_context_window_is_one_line_per_variant():
+    """The context window defaults to half the max length: L50 has cw25 and L100 cw50, and the
+    max-length plot must still draw one line per variant (it used to group by context window)."""
+    from harness.results.frame import frame_from_docs
+
+    blocks = [{"block_id": f"{v}{L}", "status": "ok", "device": {"alias": "host"},
+               "model": {"source": "synthetic:tiny", "variant": v, "export": "oneshot", "max_length": L},
+               "params": {"context_window_words": L // 2, "threads_used": 1},
+               "samples": [{"phase": "measured", "index": i, "prompt_index": 0, "wall_ms": L * f * (1 + i / 100)}
+                           for i in range(6)]}
+              for v, f in (("fp32", 1.0), ("dynamic", 0.6)) for L in (50, 100)]
+    df = frame_from_docs([("x", {"schema_version": 2, "run_id": "sweep", "status": "complete", "blocks": blocks})])
+    report = rep.build_report(df)
+    (sweep,) = [f for f in figures(report, report.samples) if f.key == "sweep-length"]
+    assert sweep.svg.count("<polyline") == 2 and "fp32 (cw varies with it)" in sweep.svg
+    assert not [f for f in figures(report, report.samples) if f.key == "sweep-context"]
 
 
 class _Collector(HTMLParser):
@@ -154,9 +248,21 @@ def test_html_is_self_contained_with_plots(report, df):
     page = render_html(report, df)
     parser = _Collector()
     parser.feed(page)
-    assert parser.tags.count("svg") == 4          # distribution, size, tokens/s, max-length sweep
-    assert "script" not in parser.tags and not parser.srcs
-    assert "Time vs max length" in page and "WARNING: EMULATED DEVICE" in page
+    # speedup forest, latency per variant, max-length sweep, first token/decode, size
+    assert parser.tags.count("svg") == 5
+    assert "script" not in parser.tags and all(src.startswith("#") for src in parser.srcs)   # nothing fetched
+    for anchor in ('id="speedup"', 'id="latency"', 'id="sweep-length"', 'id="first-token"', 'id="size"'):
+        assert anchor in page
+    assert "WARNING: EMULATED DEVICE" in page and "<title>harness benchmark report — 2 runs pooled" in page
+    speedup = page[page.index('id="speedup"'):page.index('id="latency"')]
+    assert "Warnings for these cells" in speedup and "high CV" in speedup and "±5 % (min effect)" in speedup
+    assert speedup.count("★") >= 2                       # dynamic is clearly faster than fp32
+
+
+def test_svg_ticks_and_log_axes():
+    assert svg.linear_ticks(0, 10) == [0, 2, 4, 6, 8, 10]
+    assert svg.log_ticks(0.5, 170) == [0.5, 1, 2, 5, 10, 20, 50, 100]
+    assert svg.log_ticks(0.91, 1.74) == [1.0, 1.25, 1.5]       # less than a decade: round linear steps
 
 
 def test_empty_directory_and_unknown_format(tmp_path, capsys):
@@ -238,14 +344,3 @@ def test_terminal_renders_to_console(report):
     render_terminal(report, Console(file=buf, width=250, color_system=None))
     out = buf.getvalue()
     assert "WARNING: EMULATED DEVICE" in out and re.search(r"pixel7 .*fp32", out)
-
-
-@pytest.mark.parametrize("values,scale", [([0.6, 0.7, 1.0], "linear"), ([0.5, 170.0, 500.0], "log"),
-                                          ([None, 12.0, 13.0], "linear")])
-def test_plot_axes_are_log_only_across_a_decade(values, scale):
-    """A log axis over less than a decade gets no labelled major tick (the demo's sizes)."""
-    from matplotlib.figure import Figure
-
-    ax = Figure().subplots()
-    _log_scale_if_wide(ax.set_xscale, values)
-    assert ax.get_xscale() == scale

@@ -59,6 +59,17 @@ def test_hodges_lehmann_ci_covers_true_ratio():
     assert est.low < est.ratio < est.high
 
 
+def test_hodges_lehmann_on_quantile_summaries_matches_the_exact_figures(monkeypatch):
+    """Thousands of samples a side: the summary path gives the exact path's figures."""
+    rng = np.random.default_rng(2)
+    base, cand = rng.lognormal(0, 0.05, 1200), rng.lognormal(0.1, 0.05, 1100)
+    exact = stats.hodges_lehmann_ratio(base, cand)
+    monkeypatch.setattr(stats, "HL_MAX_PAIRS", 10_000)      # 1200 x 1100 pairs: the summary path
+    fast = stats.hodges_lehmann_ratio(base, cand)
+    for f, e in ((fast.ratio, exact.ratio), (fast.low, exact.low), (fast.high, exact.high)):
+        assert f == pytest.approx(e, rel=2e-4)
+
+
 def test_bootstrap_is_reproducible_with_fixed_seed():
     a, b = [10, 11, 12, 13, 14], [12, 13, 14, 15, 16]
     e1, e2 = stats.bootstrap_ratio_ci(a, b), stats.bootstrap_ratio_ci(a, b)
@@ -67,15 +78,45 @@ def test_bootstrap_is_reproducible_with_fixed_seed():
     assert e1.low <= e1.ratio <= e1.high
 
 
-@pytest.mark.parametrize("ratio,p,expected", [
-    (1.15, 0.001, stats.SLOWER),
-    (1.03, 0.001, stats.NO_CHANGE),     # significant but below the minimum effect: the gate holds
-    (1.15, 0.20, stats.NO_CHANGE),      # large but not significant
-    (0.80, 0.001, stats.FASTER),
-    (1.15, float("nan"), stats.NO_CHANGE),
+def _est(low, high):
+    return stats.RatioEstimate((low + high) / 2, low, high, 0.95, "hodges-lehmann")
+
+
+@pytest.mark.parametrize("low,high,p,noisy,expected", [
+    (1.10, 1.30, 0.001, False, stats.SLOWER),
+    (1.043, 1.496, 0.014, False, stats.UNSTABLE),   # the review's false alarm: lower bound below 1.05
+    (1.06, 1.30, 0.20, False, stats.UNSTABLE),      # clears the effect, but not significant after Holm
+    (1.10, 1.30, 0.001, True, stats.UNSTABLE),      # too noisy to judge, whatever the figures say
+    (0.70, 0.90, 0.001, False, stats.FASTER),
+    (0.97, 1.04, 0.50, False, stats.SAME),
+    (1.01, 1.04, 0.001, False, stats.SAME),         # significant, but a slowdown of 5 % is ruled out
+    (0.60, 1.02, 0.20, False, stats.SAME),          # maybe faster; a regression is ruled out
+    (0.98, 1.08, 0.30, False, stats.UNSTABLE),      # cannot rule a 5 % slowdown in or out
+    (float("nan"), float("nan"), float("nan"), False, stats.UNSTABLE),
 ])
-def test_verdict_needs_both_significance_and_effect(ratio, p, expected):
-    assert stats.verdict(ratio, p, alpha=0.05, min_effect=0.05) == expected
+def test_verdict_needs_lower_bound_and_corrected_significance(low, high, p, noisy, expected):
+    assert stats.verdict(_est(low, high), p, alpha=0.05, min_effect=0.05, too_noisy=noisy) == expected
+
+
+def test_holm_hand_computed():
+    # sorted 0.01, 0.02, 0.04 -> 3*0.01=0.03, 2*0.02=0.04, 1*0.04=0.04 (monotone), in input order
+    assert stats.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    # 0.03*2 = 0.06, then max(0.06, 0.5) = 0.5; capped at 1; NaN not counted in m
+    assert stats.holm([0.5, float("nan"), 0.03]) == pytest.approx([0.5, float("nan"), 0.06], nan_ok=True)
+    assert stats.holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])
+    assert stats.holm([]) == []
+
+
+def test_normalise_by_group_keeps_ratios_within_group_and_drops_one_sided_groups():
+    base, bg = [10, 12, 100, 120, 7], [0, 0, 1, 1, 2]
+    cand, cg = [11, 13, 110, 130], [0, 0, 1, 1]
+    nb, nc = stats.normalise_by_group(base, bg, cand, cg)
+    # group 0: medians 11 and 12 -> scale sqrt(132); group 1: 110 and 120 -> sqrt(13200); group 2 dropped
+    s0, s1 = 132 ** 0.5, 13200 ** 0.5
+    assert nb.tolist() == pytest.approx([10 / s0, 12 / s0, 100 / s1, 120 / s1])
+    assert nc.tolist() == pytest.approx([11 / s0, 13 / s0, 110 / s1, 130 / s1])
+    # the spread between groups is gone: both groups now centre on the same value
+    assert abs(np.median(nb[:2]) - np.median(nb[2:])) < 1e-9
 
 
 def test_within_group_cv_ignores_differences_between_prompts():

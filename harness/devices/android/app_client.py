@@ -37,23 +37,9 @@ def block_timeout_s(spec: dict) -> float:
     return START_ALLOWANCE_S + generations * max(MIN_PER_GENERATION_S, spec["max_length"] * PER_TOKEN_ALLOWANCE_S)
 
 
-def _error_result(spec: dict, message: str, partial: dict | None = None) -> dict:
+def _error_result(spec: dict, message: str) -> dict:
     """A contract result of status error, for an app that died without writing one."""
-    base = partial or {}
-    return {
-        "contract_version": contract.CONTRACT_VERSION, "run_id": spec["run_id"], "status": "error",
-        "error": message, "app": base.get("app") or {"package": contract.APP_PACKAGE, "version_name": "unknown",
-                                                       "version_code": 0, "runtime": "unknown",
-                                                       "tflite_version": "unknown"},
-        "device": base.get("device") or {"fingerprint": "", "model": "", "emulated": False},
-        "model": base.get("model") or {"path": spec["model_path"], "sha256": None, "size_bytes": None},
-        "load_ms": base.get("load_ms"), "load_kind": base.get("load_kind"), "cold_load_ms": base.get("cold_load_ms"),
-        "threads_used": base.get("threads_used"), "cpu_count": base.get("cpu_count"),
-        "delegate_used": base.get("delegate_used"),
-        "memory": base.get("memory") or {"vmhwm_kb": None, "pss_kb": None, "rss_before_load_kb": None},
-        "generations": base.get("generations") or [], "started_at": base.get("started_at") or "",
-        "finished_at": base.get("finished_at") or "",
-    }
+    return contract.new_result(spec["run_id"], spec["model_path"], status="error", error=message)
 
 
 def _crash_text(logcat: str) -> str | None:

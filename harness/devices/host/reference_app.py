@@ -68,18 +68,10 @@ class _Stretched:
 
 def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) -> dict:
     """Execute ``spec`` against the model at ``model_path``; return a contract result."""
-    result = {
-        "contract_version": contract.CONTRACT_VERSION,
-        "run_id": str(spec.get("run_id", "unknown")) if isinstance(spec, dict) else "unknown",
-        "status": "ok", "error": None, "app": app, "device": device,
-        "model": {"path": str(spec.get("model_path", model_path)) if isinstance(spec, dict) else str(model_path),
-                  "sha256": None, "size_bytes": None},
-        # Contract v2: a load right after hashing the file is warm; no cold load is measured here.
-        "load_ms": None, "load_kind": None, "cold_load_ms": None, "threads_used": None,
-        "cpu_count": os.cpu_count(), "delegate_used": None,
-        "memory": {"vmhwm_kb": None, "pss_kb": None, "rss_before_load_kb": None},
-        "generations": [], "started_at": utc_now(), "finished_at": "",
-    }
+    ok = isinstance(spec, dict)
+    result = contract.new_result(str(spec.get("run_id", "unknown")) if ok else "unknown",
+                                 str(spec.get("model_path", model_path)) if ok else str(model_path),
+                                 app=app, device=device, cpu_count=os.cpu_count(), started_at=utc_now())
     run_id = result["run_id"]
     try:
         contract.validate_spec(spec)
@@ -111,13 +103,8 @@ def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) 
             for i in range(total):
                 pi = i % len(prompts)
                 used = contract.apply_context_window(prompts[pi], spec["context_window_words"])
-                rec = {"phase": phase, "index": i, "prompt_index": pi, "prompt_used": used}
-                rec.update(gen.generate(used, spec, pi))
-                rec.update(thermal_status_before=None, thermal_status_after=None,
-                           thermal_headroom_before=None, thermal_headroom_after=None,
-                           thermal_headroom_before_age_ms=None, thermal_headroom_after_age_ms=None,
-                           battery_temp_c_before=None, battery_temp_c_after=None,
-                           interactive_before=None, interactive_after=None)
+                rec = contract.new_generation(phase=phase, index=i, prompt_index=pi, prompt_used=used,
+                                              **gen.generate(used, spec, pi))
                 result["generations"].append(rec)
                 emit(contract.progress_line(run_id, phase, i, total, rec["wall_ms"]))
     except Exception as e:  # the contract: every failure becomes a result of status error
