@@ -37,6 +37,21 @@ def _dataset(args):
     return exports.get(args.export).representative_dataset(prompts, args.saved_model)
 
 
+def _signature_keys(args) -> list[str] | None:
+    """The signatures to convert: those the export recorded beside its SavedModel (the
+    prefill/decode export's prefill_P depend on the max length), else ``--signature-keys``."""
+    from pathlib import Path
+
+    from harness.convert.exports.prefill_decode import CALIBRATION_FILE
+
+    meta = Path(args.saved_model) / CALIBRATION_FILE
+    if meta.is_file():
+        keys = json.loads(meta.read_text()).get("signature_keys")
+        if keys:
+            return list(keys)
+    return args.signature_keys.split(",") if args.signature_keys else None
+
+
 def cmd_export(args) -> dict:
     import tensorflow_text  # noqa: F401  (registers the tokenizer's ops)
 
@@ -67,7 +82,7 @@ def cmd_convert(args) -> dict:
     from harness.convert import staged, variants
 
     t0 = time.monotonic()
-    signature_keys = args.signature_keys.split(",") if args.signature_keys else None
+    signature_keys = _signature_keys(args)
     converter = tf.lite.TFLiteConverter.from_saved_model(args.saved_model, signature_keys=signature_keys)
     variants.get(args.variant).configure(converter, args.export, _dataset(args))
     staged.stop_before_post_processing(converter, args.out, args.state)
@@ -95,13 +110,14 @@ def cmd_calibrate(args) -> dict:
 
 
 def cmd_finish(args) -> dict:
-    from harness.convert import exports, staged
+    from harness.convert import exports, staged, tied
 
     t0 = time.monotonic()
     state = json.loads(open(args.state).read())
     with open(args.model, "rb") as f:
         model = f.read()
     model = staged.finish(model, state)
+    model, tied_lookups = tied.tie_embeddings(model)   # quantized: the tied embedding stored once
     tmp = args.out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(model)
@@ -111,7 +127,7 @@ def cmd_finish(args) -> dict:
         os.remove(tmp)
         raise
     os.replace(tmp, args.out)
-    return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
+    return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb(), "tied_lookups": tied_lookups}
 
 
 def _write_atomic(path: str, data: bytes) -> None:

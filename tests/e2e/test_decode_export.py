@@ -199,4 +199,6 @@ def test_self_consistency_of_good_conversions(gen_models):
 
     for key, c in gen_models.items():
         if key[0] == "prefill_decode":
-            assert self_consistency(c.path) <= MAX_SELF_INCONSISTENCY / 10, key
+            checks = self_consistency(c.path)
+            assert set(checks) == {"decode", "prefill_8", "prefill_16"}, checks
+            assert max(checks.values()) <= MAX_SELF_INCONSISTENCY / 10, (key, checks)

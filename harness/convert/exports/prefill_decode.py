@@ -1,8 +1,8 @@
 """The prefill/decode export: time to first token and per-token decode speed.
 
 The one-shot string graph runs the whole greedy loop in one invoke, so time to first
-token is not observable there (FINDINGS §4). This export has two signatures over the
-same weights, builtin TFLite ops only (FINDINGS §6):
+token is not observable there (FINDINGS §4). This export has several signatures over
+the same weights, builtin TFLite ops only (FINDINGS §6):
 
 ``prefill``
     inputs ``token_ids`` int32 [1, L] (the prompt, start token included, padded with
@@ -10,12 +10,17 @@ same weights, builtin TFLite ops only (FINDINGS §6):
     overwritten) and ``prompt_length`` int32 scalar. Outputs ``logits`` float32
     [1, vocab] (the next-token logits after the last prompt token) and, stateless only,
     ``cache`` float32 [layers, 2, L, heads, head_dim].
+``prefill_P`` for P in ``prefill_lengths(L)`` (8, 16, 32, ... below L)
+    the same with ``token_ids`` [1, P]: it computes P positions instead of L, so time
+    to first token scales with the prompt. The cache it returns (or assigns) is still
+    L long, zero beyond P. A prompt of n tokens goes to the smallest P >= n, else to
+    ``prefill``.
 ``decode``
     inputs ``token_id`` int32 [1, 1] (the token at position ``index``), ``index`` int32
     scalar and, stateless only, ``cache``. Outputs ``logits`` [1, vocab] (next-token
     logits after position ``index``) and, stateless only, the updated ``cache``.
 
-Stateful (``stateful=True``): the cache lives in a variable that ``prefill`` assigns
+Stateful (``stateful=True``): the cache lives in a variable that every prefill assigns
 and ``decode`` updates in place (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE with a
 CALL_ONCE init subgraph), so no cache crosses the interpreter boundary per step.
 
@@ -34,9 +39,11 @@ from typing import Callable
 
 from harness.errors import ConversionError
 
-SIGNATURE_KEYS = ("prefill", "decode")
+SIGNATURE_KEYS = ("prefill", "decode")   # always present; prefill_P come on top (signature_keys)
 # Bump when this graph or its checks change: it invalidates cached models.
-CODE_VERSION = 4   # 4: decode checked against prefill (refuses broken fp16)
+CODE_VERSION = 5   # 5: prefill_P signatures (time to first token scales with the prompt)
+# The shortest prefill signature; then doubling while below max length.
+MIN_PREFILL_LENGTH = 8
 # Exported weights must hold at least this share of the model's parameter bytes in the
 # converted file (a quantized variant holds ~1/4 of fp32; a model whose weights went
 # missing holds ~0, FINDINGS §6).
@@ -62,13 +69,31 @@ def _forward(backbone, token_ids, cache, index):
     return backbone.layer_norm(x), tf.stack(new_caches, axis=0)
 
 
+def prefill_lengths(max_length: int) -> list[int]:
+    """Token lengths of the ``prefill_P`` signatures at this max length: 8, 16, 32, ... < L."""
+    out, p = [], MIN_PREFILL_LENGTH
+    while p < max_length:
+        out.append(p)
+        p *= 2
+    return out
+
+
+def prefill_key(length: int, max_length: int) -> str:
+    """The signature that prefills ``length`` positions (``prefill`` for the full L)."""
+    return "prefill" if length >= max_length else f"prefill_{length}"
+
+
+def signature_keys(max_length: int) -> list[str]:
+    return ["prefill", *(prefill_key(p, max_length) for p in prefill_lengths(max_length)), "decode"]
+
+
 def cache_shape(backbone, max_length: int) -> list[int]:
     return [backbone.num_layers, 2, max_length, backbone.num_heads,
             backbone.hidden_dim // backbone.num_heads]
 
 
 def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
-    """Write a SavedModel with ``prefill`` and ``decode`` signatures to ``out_dir``.
+    """Write a SavedModel with the ``prefill``, ``prefill_P`` and ``decode`` signatures to ``out_dir``.
 
     keras' ExportArchive tracks the model's variables, so the converter freezes the
     weights (a plain tf.Module silently loses them, FINDINGS §6).
@@ -86,7 +111,6 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
         logits = backbone.token_embedding(h, reverse=True)            # [1, 1, vocab]
         return tf.reshape(tf.cast(logits, tf.float32), [1, -1])
 
-    tok_spec = tf.TensorSpec([1, L], tf.int32, name="token_ids")
     len_spec = tf.TensorSpec([], tf.int32, name="prompt_length")
     one_spec = tf.TensorSpec([1, 1], tf.int32, name="token_id")
     idx_spec = tf.TensorSpec([], tf.int32, name="index")
@@ -103,8 +127,8 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
         cache_var = holder.cache
 
         def prefill(token_ids, prompt_length):
-            # Prefill writes all L positions, so the previous cache's values never matter.
-            hidden, cache = _forward(backbone, token_ids, cache_var.value, 0)
+            # From a zero cache: every position is written, the previous generation's never matter.
+            hidden, cache = _forward(backbone, token_ids, tf.zeros(shape, dtype), 0)
             cache_var.assign(cache)
             return {"logits": last_logits(hidden, prompt_length - 1)}
 
@@ -113,8 +137,7 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
             cache_var.assign(cache)
             return {"logits": last_logits(hidden, 0)}
 
-        archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
-        archive.add_endpoint("decode", decode, input_signature=[one_spec, idx_spec])
+        decode_spec = [one_spec, idx_spec]
     else:
         def prefill(token_ids, prompt_length):
             hidden, cache = _forward(backbone, token_ids, tf.zeros(shape, dtype), 0)
@@ -124,10 +147,14 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
             hidden, cache = _forward(backbone, token_id, cache, index)
             return {"logits": last_logits(hidden, 0), "cache": cache}
 
-        archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
-        archive.add_endpoint("decode", decode, input_signature=[one_spec, idx_spec, cache_spec])
+        decode_spec = [one_spec, idx_spec, cache_spec]
+    for length in [L, *prefill_lengths(L)]:   # one traced function per token length
+        tok_spec = tf.TensorSpec([1, length], tf.int32, name="token_ids")
+        archive.add_endpoint(prefill_key(length, L), prefill, input_signature=[tok_spec, len_spec])
+    archive.add_endpoint("decode", decode, input_signature=decode_spec)
     archive.write_out(str(out_dir), verbose=False)
     meta = {"max_length": L, "stateful": bool(stateful), "cache_shape": shape,
+            "signature_keys": signature_keys(L),
             "parameters": int(causal_lm.count_params()),
             "vocabulary_size": int(backbone.vocabulary_size)}
     # Token ids of the calibration prompts, for int8 calibration in the convert worker
@@ -171,11 +198,23 @@ def check_weights_present(model_path, parameters: int | None = None) -> None:
 MAX_SELF_INCONSISTENCY = 0.1
 
 
-def self_consistency(model_path) -> float:
-    """1 - Pearson correlation between the two routes to the same next-token logits.
+def _inconsistency(x, y) -> float:
+    """1 - Pearson correlation of two logit vectors (0 when they agree up to scale and shift)."""
+    import numpy as np
 
-    A multi-signature conversion can break one signature silently (measured: fp16 of
-    this export, TF 2.18.1 — decode's logits wrong while prefill's are right).
+    a = np.asarray(x, np.float64) - np.mean(x)
+    b = np.asarray(y, np.float64) - np.mean(y)
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return 1.0 - (float((a * b).sum()) / denom if denom else 1.0)
+
+
+def self_consistency(model_path) -> dict[str, float]:
+    """1 - Pearson correlation between two routes to the same next-token logits, per signature.
+
+    ``decode``: decode(t, n) after prefill(n tokens) against prefill(n + 1 tokens);
+    ``prefill_P``: prefill_P against prefill on the same prompt. A multi-signature
+    conversion can break one signature silently (measured: fp16 of this export, TF
+    2.18.1 — decode's logits wrong while prefill's are right).
     """
     import numpy as np
 
@@ -198,29 +237,36 @@ def self_consistency(model_path) -> float:
     via_decode = decode(**feed)["logits"][0]
     tokens[0, n] = t
     via_prefill = prefill(token_ids=tokens, prompt_length=np.array(n + 1, np.int32))["logits"][0]
-    a = via_decode.astype(np.float64) - via_decode.mean()
-    b = via_prefill.astype(np.float64) - via_prefill.mean()
-    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return 1.0 - (float((a * b).sum()) / denom if denom else 1.0)
+    out = {"decode": _inconsistency(via_decode, via_prefill)}
+    for key in interpreter.get_signature_list():
+        if key.startswith("prefill_"):
+            runner = interpreter.get_signature_runner(key)
+            P = int(runner.get_input_details()["token_ids"]["shape"][1])
+            m = min(n + 1, P)
+            part = np.zeros([1, P], np.int32)
+            part[0, :m] = tokens[0, :m]
+            full = prefill(token_ids=tokens, prompt_length=np.array(m, np.int32))["logits"][0]
+            out[key] = _inconsistency(runner(token_ids=part, prompt_length=np.array(m, np.int32))["logits"][0], full)
+    return out
 
 
 def check_converted(model_path, saved_model_dir) -> None:
     """The convert worker's checks on a prefill/decode conversion: weights present
-    (parameters from the export) and decode consistent with prefill."""
+    (parameters from the export) and every signature consistent with ``prefill``."""
     meta_path = Path(saved_model_dir) / CALIBRATION_FILE
     parameters = json.loads(meta_path.read_text()).get("parameters") if meta_path.is_file() else None
     check_weights_present(model_path, parameters)
-    rel = self_consistency(model_path)
-    if not rel <= MAX_SELF_INCONSISTENCY:
-        raise ConversionError(
-            f"{model_path}: decode disagrees with prefill on the same position (1 - correlation of "
-            f"the logits = {rel:.3f}, allowed {MAX_SELF_INCONSISTENCY}): the converter "
-            "produced a broken decode signature (seen with fp16 of this export, TF 2.18.1)")
+    for key, rel in self_consistency(model_path).items():
+        if not rel <= MAX_SELF_INCONSISTENCY:
+            raise ConversionError(
+                f"{model_path}: {key} disagrees with prefill on the same position (1 - correlation of "
+                f"the logits = {rel:.3f}, allowed {MAX_SELF_INCONSISTENCY}): the converter "
+                f"produced a broken {key} signature (seen with fp16 of this export, TF 2.18.1)")
 
 
 def representative_dataset(prompts: list[str], saved_model_dir=None,
                            decode_steps: int = 8) -> Callable:
-    """Int8 calibration data for the two-signature model, as TF 2.18's calibrator takes it.
+    """Int8 calibration data for the multi-signature model, as TF 2.18's calibrator takes it.
 
     The calibrator accepts ``(signature_key, {input name: array})`` tuples and prepares
     each signature on its first sample (tensorflow/lite/python/optimize/calibrator.py).
@@ -245,6 +291,10 @@ def representative_dataset(prompts: list[str], saved_model_dir=None,
             ids = meta["calibration"].get(p) or [vocab - 1] + [b % vocab for b in p.encode("utf-8")]
             ids = ids[:L - 1]
             n = len(ids)
+            for P in prefill_lengths(L):   # every prefill signature needs its own ranges
+                part = np.zeros([1, P], np.int32)
+                part[0, :min(n, P)] = ids[:P]
+                yield prefill_key(P, L), {"token_ids": part, "prompt_length": np.array(min(n, P), np.int32)}
             token_ids = np.zeros([1, L], np.int32)
             token_ids[0, :n] = ids
             feed = {"token_ids": token_ids, "prompt_length": np.array(n, np.int32)}

@@ -32,11 +32,13 @@ class Oneshot:
 
 
 class PrefillDecodeRunner:
-    """Greedy generation on the ``prefill``/``decode`` signature runners of one interpreter.
+    """Greedy generation on the ``prefill``/``prefill_P``/``decode`` signature runners of one interpreter.
 
-    Times each interpreter call alone (perf_counter_ns around the signature runner call:
-    input copy, invoke, output copy); ``wall_ms`` spans the whole generation including
-    the host-side argmax between steps.
+    A prompt of n tokens is prefilled by the smallest ``prefill_P`` with P >= n (the
+    export's ``prefill_lengths``), else by ``prefill`` (all L positions); a model without
+    ``prefill_P`` signatures always uses ``prefill``. Times each interpreter call alone
+    (perf_counter_ns around the signature runner call: input copy, invoke, output copy);
+    ``wall_ms`` spans the whole generation including the host-side argmax between steps.
     """
 
     def __init__(self, interpreter, max_length: int):
@@ -44,13 +46,24 @@ class PrefillDecodeRunner:
 
         self.np = np
         self.max_length = int(max_length)
-        self.prefill = interpreter.get_signature_runner("prefill")
         self.decode = interpreter.get_signature_runner("decode")
         self.stateful = "cache" not in self.decode.get_input_details()
-        dets = self.prefill.get_input_details()
-        self.L = int(dets["token_ids"]["shape"][1])
+        full = interpreter.get_signature_runner("prefill")
+        self.L = int(full.get_input_details()["token_ids"]["shape"][1])
         if self.L != self.max_length:
             raise ValueError(f"model max length {self.L} != spec max length {self.max_length}")
+        # {token length: runner}, shortest first; the full-length prefill last.
+        prefills = {self.L: full}
+        for key in interpreter.get_signature_list():
+            if key.startswith("prefill_"):
+                runner = interpreter.get_signature_runner(key)
+                prefills[int(runner.get_input_details()["token_ids"]["shape"][1])] = runner
+        self.prefills = dict(sorted(prefills.items()))
+        self.prefill = full
+
+    def prefill_length(self, n: int) -> int:
+        """The token length of the prefill signature that takes an n-token prompt."""
+        return next(P for P in self.prefills if P >= min(n, self.L))
 
     def run(self, ids: list[int], *, forced: list[int] | None = None, keep_logits: bool = False) -> dict:
         """Greedy from ``ids`` to max length; with ``forced``, feed those tokens instead
@@ -59,7 +72,8 @@ class PrefillDecodeRunner:
         L = self.L
         ids = [int(i) for i in ids][:L]
         n = len(ids)
-        token_ids = np.zeros([1, L], np.int32)
+        P = self.prefill_length(n)
+        token_ids = np.zeros([1, P], np.int32)
         token_ids[0, :n] = ids
         out_ids = list(ids)
         argmaxes: list[int] = []
@@ -68,7 +82,7 @@ class PrefillDecodeRunner:
         clock = time.perf_counter_ns
         t_start = clock()
         t0 = clock()
-        out = self.prefill(token_ids=token_ids, prompt_length=np.array(n, np.int32))
+        out = self.prefills[P](token_ids=token_ids, prompt_length=np.array(n, np.int32))
         prefill_ns = clock() - t0
         cache = out.get("cache")
         for index in range(n, L):
@@ -92,7 +106,7 @@ class PrefillDecodeRunner:
         wall_ns = clock() - t_start
         return {"wall_ns": wall_ns, "prefill_ns": prefill_ns, "decode_ns": decode_ns,
                 "output_token_ids": out_ids, "argmax": argmaxes, "logits": logits_seen,
-                "prompt_token_count": n}
+                "prompt_token_count": n, "prefill_length": P}
 
     def generate(self, prompt_used: str, spec: dict, prompt_index: int) -> dict:
         r = self.run(spec["prompt_token_ids"][prompt_index])
