@@ -17,6 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit  # noqa: E402  (scripts/benchkit.py: refuse or flag a busy machine)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import reporters  # noqa: E402
@@ -68,7 +71,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=100_000)
     ap.add_argument("--keep", type=Path, help="write the generated results here instead of a temp dir")
+    benchkit.add_arguments(ap)
     args = ap.parse_args()
+    watch = benchkit.Watch()
+    benchkit.check_start(args, 'bench_report')
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
@@ -89,6 +95,7 @@ def main() -> int:
         print(f"render markdown ({len(md)} chars):          {t3 - t2:7.2f} s")
         print(f"render html ({len(page) / 1e6:.2f} MB, 4 plots):            {t4 - t3:7.2f} s")
         print(f"total:                                       {t4 - t0:7.2f} s")
+    print(f"\nMachine during the measurement: {benchkit.label(watch.stop())}")
     return 0
 
 
