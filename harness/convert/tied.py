@@ -65,12 +65,15 @@ def _mismatch(a, b) -> float:
 
 
 def _new_tensor(model, sg, name: str, shape: list[int], ttype: int, data: bytes | None = None) -> int:
+    """Append a tensor (``-1`` in ``shape`` marks a dynamic dimension; stored as 1 in ``shape``)."""
     import numpy as np
     from tensorflow.lite.python import schema_py_generated as schema
 
     t = schema.TensorT()
     t.name = name.encode()
-    t.shape = np.array(shape, np.int32)
+    t.shape = np.array([1 if d < 0 else d for d in shape], np.int32)
+    if any(d < 0 for d in shape):
+        t.shapeSignature = np.array(shape, np.int32)
     t.type = ttype
     t.buffer = 0
     if data is not None:
@@ -80,6 +83,11 @@ def _new_tensor(model, sg, name: str, shape: list[int], ttype: int, data: bytes 
         t.buffer = len(model.buffers) - 1
     sg.tensors.append(t)
     return len(sg.tensors) - 1
+
+
+def _signature_shape(tensor) -> list[int]:
+    sig = tensor.shapeSignature
+    return [int(d) for d in (sig if sig is not None and len(sig) else tensor.shape)]
 
 
 def _new_op(model, name: str, inputs: list[int], outputs: list[int], options=None, options_type: int = 0):
@@ -119,18 +127,19 @@ def _rewrite(model, sg, si: int, gi: int, table: int) -> list:
 
     gather = sg.operators[gi]
     ids, out = int(gather.inputs[1]), int(gather.outputs[0])
-    ids_shape = [int(d) for d in sg.tensors[ids].shape]
     out_t = sg.tensors[out]
     hidden = int(sg.tensors[table].shape[1])
-    n = int(np.prod(ids_shape))
     consumers = [i for i, op in enumerate(sg.operators) if out in list(op.inputs)]
     dequantizes = [i for i in consumers if _builtin(model, sg.operators[i]) == schema.BuiltinOperator.DEQUANTIZE]
     tag = f"tied_embedding_{si}_{gi}"
-    flat = _new_tensor(model, sg, tag + "/ids", [n], schema.TensorType.INT32)
+    # Ids may have a dynamic length (prefill takes the prompt's length): reshape with -1.
+    out_shape = _signature_shape(out_t)
+    if sum(d < 0 for d in out_shape) > 1:
+        return []
+    flat = _new_tensor(model, sg, tag + "/ids", [-1], schema.TensorType.INT32)
     flat_shape = _new_tensor(model, sg, tag + "/ids_shape", [1], schema.TensorType.INT32,
-                             np.array([n], np.int32).tobytes())
-    rows = _new_tensor(model, sg, tag + "/rows", [n, hidden], schema.TensorType.FLOAT32)
-    out_shape = [int(d) for d in out_t.shape]
+                             np.array([-1], np.int32).tobytes())
+    rows = _new_tensor(model, sg, tag + "/rows", [-1, hidden], schema.TensorType.FLOAT32)
     back_shape = _new_tensor(model, sg, tag + "/rows_shape", [len(out_shape)], schema.TensorType.INT32,
                              np.array(out_shape, np.int32).tobytes())
     if len(dequantizes) == len(consumers) == 1:   # dynamic range: the float rows are what is wanted
@@ -174,9 +183,11 @@ def tie_embeddings(model_bytes: bytes) -> tuple[bytes, int]:
                 continue
             if _mismatch(_dequantized(model, params), _dequantized(model, sg.tensors[table])) > MAX_TABLE_MISMATCH:
                 continue
-            plans += _rewrite(model, sg, si, gi, table)
-            emptied.add(params.buffer)
-            params.buffer = 0
+            plan = _rewrite(model, sg, si, gi, table)
+            if plan:
+                plans += plan
+                emptied.add(params.buffer)
+                params.buffer = 0
         if plans:
             _apply(sg, plans)
             rewritten += len(plans)

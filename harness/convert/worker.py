@@ -37,21 +37,6 @@ def _dataset(args):
     return exports.get(args.export).representative_dataset(prompts, args.saved_model)
 
 
-def _signature_keys(args) -> list[str] | None:
-    """The signatures to convert: those the export recorded beside its SavedModel (the
-    prefill/decode export's prefill_P depend on the max length), else ``--signature-keys``."""
-    from pathlib import Path
-
-    from harness.convert.exports.prefill_decode import CALIBRATION_FILE
-
-    meta = Path(args.saved_model) / CALIBRATION_FILE
-    if meta.is_file():
-        keys = json.loads(meta.read_text()).get("signature_keys")
-        if keys:
-            return list(keys)
-    return args.signature_keys.split(",") if args.signature_keys else None
-
-
 def cmd_export(args) -> dict:
     import tensorflow_text  # noqa: F401  (registers the tokenizer's ops)
 
@@ -82,7 +67,7 @@ def cmd_convert(args) -> dict:
     from harness.convert import staged, variants
 
     t0 = time.monotonic()
-    signature_keys = _signature_keys(args)
+    signature_keys = args.signature_keys.split(",") if args.signature_keys else None
     converter = tf.lite.TFLiteConverter.from_saved_model(args.saved_model, signature_keys=signature_keys)
     variants.get(args.variant).configure(converter, args.export, _dataset(args))
     staged.stop_before_post_processing(converter, args.out, args.state)

@@ -1,6 +1,9 @@
 """The prefill/decode export on synthetic:tiny: real converter, real interpreter.
 
 - greedy tokens through prefill/decode equal the one-shot graph's, token for token (fp32)
+- prefill takes the prompt's own length (computes n positions), with the logits and
+  tokens of the prompt padded to max length
+- quantized models store the tied token embedding once
 - stateful and stateless forms give the same tokens
 - per-token timings add up to the end-to-end time (within the tolerance below)
 - the weights-present check refuses a model whose weights went missing
@@ -200,5 +203,44 @@ def test_self_consistency_of_good_conversions(gen_models):
     for key, c in gen_models.items():
         if key[0] == "prefill_decode":
             checks = self_consistency(c.path)
-            assert set(checks) == {"decode", "prefill_8", "prefill_16"}, checks
+            assert set(checks) == ({"decode"} if key[2] else {"decode", "prefill_padded"}), checks
             assert max(checks.values()) <= MAX_SELF_INCONSISTENCY / 10, (key, checks)
+
+
+def test_prefill_takes_the_prompts_own_length(gen_models):
+    """token_ids [1, n] (shape signature [1, -1]): n positions computed, not L; the same
+    logits and tokens as the prompt padded to L (what every app did before)."""
+    for key in (("prefill_decode", "fp32", False), ("prefill_decode", "dynamic", False),
+                ("prefill_decode", "fp32", True)):
+        pd = _runner(gen_models[key])
+        assert pd.prefill_takes_prompt_length, key
+        assert [pd.prefill_length(n) for n in (1, 7, MAX_LENGTH, MAX_LENGTH + 3)] == [1, 7, MAX_LENGTH, MAX_LENGTH]
+        padded = _runner(gen_models[key])
+        padded.prefill_takes_prompt_length = False          # the old way: [1, L]
+        for n in (1, 5, 12, 20, 1):                          # back to 1: a shrink after growth
+            ids = [(31 * i + 7) % 1000 for i in range(n)]
+            short, full = pd.run(ids, keep_logits=True), padded.run(ids, keep_logits=True)
+            assert short["prefill_length"] == n and full["prefill_length"] == MAX_LENGTH
+            assert short["output_token_ids"] == full["output_token_ids"], (key, n)
+            np.testing.assert_allclose(short["logits"][0], full["logits"][0], rtol=1e-4, atol=1e-4)
+
+
+def _embedding_sized_buffers(path, vocab, hidden):
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    sizes = [len(b.data) for b in model.buffers if b.data is not None]
+    return sorted(n for n in sizes if n in (vocab * hidden, 2 * vocab * hidden, 4 * vocab * hidden))
+
+
+def test_quantized_models_store_the_tied_embedding_once(gen_models, tiny_models):
+    """GPT-2's token embedding is the input lookup and the output projection: one tensor.
+    Dynamic range used to keep a second int8 copy for the lookup (a quarter of the file)."""
+    vocab, hidden = 1257, 64
+    fp32 = gen_models[("prefill_decode", "fp32", False)]
+    dyn = gen_models[("prefill_decode", "dynamic", False)]
+    assert _embedding_sized_buffers(fp32.path, vocab, hidden) == [4 * vocab * hidden]
+    assert _embedding_sized_buffers(dyn.path, vocab, hidden) == [vocab * hidden]
+    assert "EMBEDDING_LOOKUP" in dyn.report["census"]["builtin_ops"]
+    for variant in ("dynamic", "int8"):       # the one-shot graph too
+        assert _embedding_sized_buffers(tiny_models[variant].path, vocab, hidden) == [vocab * hidden], variant

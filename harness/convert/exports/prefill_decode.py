@@ -5,22 +5,19 @@ token is not observable there (FINDINGS §4). This export has several signatures
 the same weights, builtin TFLite ops only (FINDINGS §6):
 
 ``prefill``
-    inputs ``token_ids`` int32 [1, L] (the prompt, start token included, padded with
-    anything — positions >= ``prompt_length`` are causally masked and later
-    overwritten) and ``prompt_length`` int32 scalar. Outputs ``logits`` float32
-    [1, vocab] (the next-token logits after the last prompt token) and, stateless only,
-    ``cache`` float32 [layers, 2, L, heads, head_dim].
-``prefill_P`` for P in ``prefill_lengths(L)`` (8, 16, 32, ... below L)
-    the same with ``token_ids`` [1, P]: it computes P positions instead of L, so time
-    to first token scales with the prompt. The cache it returns (or assigns) is still
-    L long, zero beyond P. A prompt of n tokens goes to the smallest P >= n, else to
-    ``prefill``.
+    inputs ``token_ids`` int32 [1, n] for any 1 <= n <= L (shape signature [1, -1]: the
+    prompt, start token included; it computes n positions, so time to first token
+    scales with the prompt; padding to [1, L] still works and computes L positions —
+    positions >= ``prompt_length`` are causally masked and later overwritten) and
+    ``prompt_length`` int32 scalar. Outputs ``logits`` float32 [1, vocab] (the
+    next-token logits after the last prompt token) and, stateless only, ``cache``
+    float32 [layers, 2, L, heads, head_dim] (zero beyond n).
 ``decode``
     inputs ``token_id`` int32 [1, 1] (the token at position ``index``), ``index`` int32
     scalar and, stateless only, ``cache``. Outputs ``logits`` [1, vocab] (next-token
     logits after position ``index``) and, stateless only, the updated ``cache``.
 
-Stateful (``stateful=True``): the cache lives in a variable that every prefill assigns
+Stateful (``stateful=True``): the cache lives in a variable that ``prefill`` assigns
 and ``decode`` updates in place (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE with a
 CALL_ONCE init subgraph), so no cache crosses the interpreter boundary per step.
 
@@ -39,11 +36,9 @@ from typing import Callable
 
 from harness.errors import ConversionError
 
-SIGNATURE_KEYS = ("prefill", "decode")   # always present; prefill_P come on top (signature_keys)
+SIGNATURE_KEYS = ("prefill", "decode")
 # Bump when this graph or its checks change: it invalidates cached models.
-CODE_VERSION = 5   # 5: prefill_P signatures (time to first token scales with the prompt)
-# The shortest prefill signature; then doubling while below max length.
-MIN_PREFILL_LENGTH = 8
+CODE_VERSION = 6   # 6: prefill takes the prompt's length (time to first token scales with it)
 # Exported weights must hold at least this share of the model's parameter bytes in the
 # converted file (a quantized variant holds ~1/4 of fp32; a model whose weights went
 # missing holds ~0, FINDINGS §6).
@@ -69,31 +64,18 @@ def _forward(backbone, token_ids, cache, index):
     return backbone.layer_norm(x), tf.stack(new_caches, axis=0)
 
 
-def prefill_lengths(max_length: int) -> list[int]:
-    """Token lengths of the ``prefill_P`` signatures at this max length: 8, 16, 32, ... < L."""
-    out, p = [], MIN_PREFILL_LENGTH
-    while p < max_length:
-        out.append(p)
-        p *= 2
-    return out
-
-
-def prefill_key(length: int, max_length: int) -> str:
-    """The signature that prefills ``length`` positions (``prefill`` for the full L)."""
-    return "prefill" if length >= max_length else f"prefill_{length}"
-
-
-def signature_keys(max_length: int) -> list[str]:
-    return ["prefill", *(prefill_key(p, max_length) for p in prefill_lengths(max_length)), "decode"]
-
-
 def cache_shape(backbone, max_length: int) -> list[int]:
     return [backbone.num_layers, 2, max_length, backbone.num_heads,
             backbone.hidden_dim // backbone.num_heads]
 
 
 def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
-    """Write a SavedModel with the ``prefill``, ``prefill_P`` and ``decode`` signatures to ``out_dir``.
+    """Write a SavedModel with ``prefill`` and ``decode`` signatures to ``out_dir``.
+
+    One prefill signature whose token input takes the prompt's length, not one per
+    length: TFLite's XNNPACK delegate packs its own copy of the weights for every
+    signature (subgraph) it takes, so each extra signature costs the weights' size in
+    memory again (measured: 5 signatures made 5.7 copies on trained:tiny).
 
     keras' ExportArchive tracks the model's variables, so the converter freezes the
     weights (a plain tf.Module silently loses them, FINDINGS §6).
@@ -127,7 +109,7 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
         cache_var = holder.cache
 
         def prefill(token_ids, prompt_length):
-            # From a zero cache: every position is written, the previous generation's never matter.
+            # From a zero cache: positions beyond the prompt are zero, not the last generation's.
             hidden, cache = _forward(backbone, token_ids, tf.zeros(shape, dtype), 0)
             cache_var.assign(cache)
             return {"logits": last_logits(hidden, prompt_length - 1)}
@@ -148,13 +130,11 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
             return {"logits": last_logits(hidden, 0), "cache": cache}
 
         decode_spec = [one_spec, idx_spec, cache_spec]
-    for length in [L, *prefill_lengths(L)]:   # one traced function per token length
-        tok_spec = tf.TensorSpec([1, length], tf.int32, name="token_ids")
-        archive.add_endpoint(prefill_key(length, L), prefill, input_signature=[tok_spec, len_spec])
+    tok_spec = tf.TensorSpec([1, None], tf.int32, name="token_ids")   # the prompt's own length
+    archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
     archive.add_endpoint("decode", decode, input_signature=decode_spec)
     archive.write_out(str(out_dir), verbose=False)
     meta = {"max_length": L, "stateful": bool(stateful), "cache_shape": shape,
-            "signature_keys": signature_keys(L),
             "parameters": int(causal_lm.count_params()),
             "vocabulary_size": int(backbone.vocabulary_size)}
     # Token ids of the calibration prompts, for int8 calibration in the convert worker
@@ -209,12 +189,12 @@ def _inconsistency(x, y) -> float:
 
 
 def self_consistency(model_path) -> dict[str, float]:
-    """1 - Pearson correlation between two routes to the same next-token logits, per signature.
+    """1 - Pearson correlation between two routes to the same next-token logits, per route.
 
     ``decode``: decode(t, n) after prefill(n tokens) against prefill(n + 1 tokens);
-    ``prefill_P``: prefill_P against prefill on the same prompt. A multi-signature
-    conversion can break one signature silently (measured: fp16 of this export, TF
-    2.18.1 — decode's logits wrong while prefill's are right).
+    ``prefill_padded``: prefill of n tokens against the same n tokens padded to L. A
+    multi-signature conversion can break one signature silently (measured: fp16 of this
+    export, TF 2.18.1 — decode's logits wrong while prefill's are right).
     """
     import numpy as np
 
@@ -223,36 +203,33 @@ def self_consistency(model_path) -> dict[str, float]:
     interpreter = load_interpreter(model_path, 1)
     prefill = interpreter.get_signature_runner("prefill")
     decode = interpreter.get_signature_runner("decode")
-    L = int(prefill.get_input_details()["token_ids"]["shape"][1])
     vocab = int(prefill.get_output_details()["logits"]["shape"][1])
-    n = max(1, min(4, L - 2))
+    dets = decode.get_input_details()
+    L = int(dets["cache"]["shape"][2]) if "cache" in dets else None
+    n = 4 if L is None else max(1, min(4, L - 2))
     ids = [(vocab - 1 if i == 0 else (7 * i) % vocab) for i in range(n)]
-    tokens = np.zeros([1, L], np.int32)
-    tokens[0, :n] = ids
-    first = prefill(token_ids=tokens, prompt_length=np.array(n, np.int32))
+
+    def pre(tokens, length):
+        return prefill(token_ids=np.array([tokens], np.int32), prompt_length=np.array(length, np.int32))
+
+    first = pre(ids, n)
     t = int(np.argmax(first["logits"][0]))
     feed = {"token_id": np.array([[t]], np.int32), "index": np.array(n, np.int32)}
-    if "cache" in decode.get_input_details():
+    if "cache" in dets:
         feed["cache"] = first["cache"]
     via_decode = decode(**feed)["logits"][0]
-    tokens[0, n] = t
-    via_prefill = prefill(token_ids=tokens, prompt_length=np.array(n + 1, np.int32))["logits"][0]
+    via_prefill = pre(ids + [t], n + 1)["logits"][0]
     out = {"decode": _inconsistency(via_decode, via_prefill)}
-    for key in interpreter.get_signature_list():
-        if key.startswith("prefill_"):
-            runner = interpreter.get_signature_runner(key)
-            P = int(runner.get_input_details()["token_ids"]["shape"][1])
-            m = min(n + 1, P)
-            part = np.zeros([1, P], np.int32)
-            part[0, :m] = tokens[0, :m]
-            full = prefill(token_ids=tokens, prompt_length=np.array(m, np.int32))["logits"][0]
-            out[key] = _inconsistency(runner(token_ids=part, prompt_length=np.array(m, np.int32))["logits"][0], full)
+    if L is not None and int(prefill.get_input_details()["token_ids"]["shape_signature"][1]) == -1:
+        padded = pre(ids + [0] * (L - n), n)["logits"][0]
+        out["prefill_padded"] = _inconsistency(pre(ids, n)["logits"][0], padded)
     return out
 
 
 def check_converted(model_path, saved_model_dir) -> None:
     """The convert worker's checks on a prefill/decode conversion: weights present
-    (parameters from the export) and every signature consistent with ``prefill``."""
+    (parameters from the export) and decode (and prefill at the prompt's length)
+    consistent with prefill."""
     meta_path = Path(saved_model_dir) / CALIBRATION_FILE
     parameters = json.loads(meta_path.read_text()).get("parameters") if meta_path.is_file() else None
     check_weights_present(model_path, parameters)
@@ -266,7 +243,7 @@ def check_converted(model_path, saved_model_dir) -> None:
 
 def representative_dataset(prompts: list[str], saved_model_dir=None,
                            decode_steps: int = 8) -> Callable:
-    """Int8 calibration data for the multi-signature model, as TF 2.18's calibrator takes it.
+    """Int8 calibration data for the two-signature model, as TF 2.18's calibrator takes it.
 
     The calibrator accepts ``(signature_key, {input name: array})`` tuples and prepares
     each signature on its first sample (tensorflow/lite/python/optimize/calibrator.py).
@@ -291,10 +268,7 @@ def representative_dataset(prompts: list[str], saved_model_dir=None,
             ids = meta["calibration"].get(p) or [vocab - 1] + [b % vocab for b in p.encode("utf-8")]
             ids = ids[:L - 1]
             n = len(ids)
-            for P in prefill_lengths(L):   # every prefill signature needs its own ranges
-                part = np.zeros([1, P], np.int32)
-                part[0, :min(n, P)] = ids[:P]
-                yield prefill_key(P, L), {"token_ids": part, "prompt_length": np.array(min(n, P), np.int32)}
+            # Padded to L: the calibrator sizes a signature's inputs once, on its first sample.
             token_ids = np.zeros([1, L], np.int32)
             token_ids[0, :n] = ids
             feed = {"token_ids": token_ids, "prompt_length": np.array(n, np.int32)}

@@ -32,11 +32,11 @@ class Oneshot:
 
 
 class PrefillDecodeRunner:
-    """Greedy generation on the ``prefill``/``prefill_P``/``decode`` signature runners of one interpreter.
+    """Greedy generation on the ``prefill``/``decode`` signature runners of one interpreter.
 
-    A prompt of n tokens is prefilled by the smallest ``prefill_P`` with P >= n (the
-    export's ``prefill_lengths``), else by ``prefill`` (all L positions); a model without
-    ``prefill_P`` signatures always uses ``prefill``. Times each interpreter call alone
+    ``prefill`` gets the prompt's n tokens as ``token_ids`` [1, n] when the model takes the
+    prompt's length (its input's shape signature is [1, -1]: it computes n positions), and
+    padded to [1, L] for models made before (all L positions). Times each interpreter call alone
     (perf_counter_ns around the signature runner call: input copy, invoke, output copy);
     ``wall_ms`` spans the whole generation including the host-side argmax between steps.
     """
@@ -45,25 +45,23 @@ class PrefillDecodeRunner:
         import numpy as np
 
         self.np = np
-        self.max_length = int(max_length)
+        self.max_length = self.L = int(max_length)
         self.decode = interpreter.get_signature_runner("decode")
-        self.stateful = "cache" not in self.decode.get_input_details()
-        full = interpreter.get_signature_runner("prefill")
-        self.L = int(full.get_input_details()["token_ids"]["shape"][1])
-        if self.L != self.max_length:
-            raise ValueError(f"model max length {self.L} != spec max length {self.max_length}")
-        # {token length: runner}, shortest first; the full-length prefill last.
-        prefills = {self.L: full}
-        for key in interpreter.get_signature_list():
-            if key.startswith("prefill_"):
-                runner = interpreter.get_signature_runner(key)
-                prefills[int(runner.get_input_details()["token_ids"]["shape"][1])] = runner
-        self.prefills = dict(sorted(prefills.items()))
-        self.prefill = full
+        self.prefill = interpreter.get_signature_runner("prefill")
+        dets = self.decode.get_input_details()
+        self.stateful = "cache" not in dets
+        # The stateless cache carries the model's max length; a stateful model's is the
+        # spec's (the spec names the file by sha256, and both come from one conversion).
+        model_L = None if self.stateful else int(dets["cache"]["shape"][2])
+        if model_L is not None and model_L != self.L:
+            raise ValueError(f"model max length {model_L} != spec max length {self.L}")
+        token_dim = self.prefill.get_input_details()["token_ids"]
+        # [1, -1]: the prompt's own length (prefill computes n positions); [1, L]: padded to L.
+        self.prefill_takes_prompt_length = int(token_dim["shape_signature"][1]) == -1
 
     def prefill_length(self, n: int) -> int:
-        """The token length of the prefill signature that takes an n-token prompt."""
-        return next(P for P in self.prefills if P >= min(n, self.L))
+        """How many positions the prefill call computes for an n-token prompt."""
+        return min(n, self.L) if self.prefill_takes_prompt_length else self.L
 
     def run(self, ids: list[int], *, forced: list[int] | None = None, keep_logits: bool = False) -> dict:
         """Greedy from ``ids`` to max length; with ``forced``, feed those tokens instead
@@ -82,7 +80,7 @@ class PrefillDecodeRunner:
         clock = time.perf_counter_ns
         t_start = clock()
         t0 = clock()
-        out = self.prefills[P](token_ids=token_ids, prompt_length=np.array(n, np.int32))
+        out = self.prefill(token_ids=token_ids, prompt_length=np.array(n, np.int32))
         prefill_ns = clock() - t0
         cache = out.get("cache")
         for index in range(n, L):
