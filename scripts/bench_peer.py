@@ -48,6 +48,8 @@ def _status_kb(key: str) -> int:
 # --------------------------------------------------------------------------- children
 
 def measure_ours(job: dict) -> dict:
+    from tensorflow.lite.python import interpreter as _runtime  # noqa: F401  (the runtime is not the model)
+
     from harness.devices.host.generate import PrefillDecodeRunner, load_interpreter
 
     rss0 = _status_kb("VmRSS")
@@ -58,11 +60,10 @@ def measure_ours(job: dict) -> dict:
     def prefill_ms(ids):
         import numpy as np
 
-        P = gen.prefill_length(len(ids))
-        tok = np.zeros([1, P], np.int32)
+        tok = np.zeros([1, gen.prefill_length(len(ids))], np.int32)
         tok[0, :len(ids)] = ids
         t0 = time.perf_counter_ns()
-        gen.prefills[P](token_ids=tok, prompt_length=np.array(len(ids), np.int32))
+        gen.prefill(token_ids=tok, prompt_length=np.array(len(ids), np.int32))
         return (time.perf_counter_ns() - t0) / 1e6
 
     def generate(ids):
@@ -82,6 +83,11 @@ def measure_peer(job: dict) -> dict:
                 n_threads=job["threads"], n_threads_batch=job["threads"], verbose=False)
     load_s = time.perf_counter() - t
     L = job["max_length"]
+    vocab = llm.n_vocab()
+
+    def next_token() -> int:
+        # The last evaluated token's logits (Llama.eval keeps no scores without logits_all).
+        return int(np.argmax(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(vocab,))))
 
     def prefill_ms(ids):
         llm.reset()
@@ -92,7 +98,7 @@ def measure_peer(job: dict) -> dict:
     def generate(ids):
         pp = prefill_ms(ids)
         out, steps = list(ids), []
-        nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        nxt = next_token()
         while len(out) < L:
             out.append(nxt)
             if len(out) == L:
@@ -100,7 +106,7 @@ def measure_peer(job: dict) -> dict:
             t0 = time.perf_counter_ns()
             llm.eval([nxt])
             steps.append((time.perf_counter_ns() - t0) / 1e6)
-            nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            nxt = next_token()
         return out, steps, pp
 
     return _common(job, generate, prefill_ms, load_s, rss0)

@@ -184,17 +184,32 @@ def test_weights_missing_is_refused(tmp_path, tiny_source):
     assert meta["parameters"] == lm.count_params()
 
 
-def test_broken_fp16_decode_signature_is_refused(harness_cache, tiny_source):
-    """TF 2.18.1's fp16 conversion of the two-signature model yields a decode signature
-    whose logits are wrong (prefill's are right; decode converted alone is right). The
-    worker's prefill/decode self-consistency check must refuse it rather than let a
-    wrong model be timed. If a TensorFlow upgrade fixes the converter, this test fails:
-    then fp16 becomes available for prefill_decode and this test should be inverted."""
+def test_fp16_prefill_decode_now_converts_right(harness_cache, tiny_source, gen_models, tiny_tokens):
+    """TF 2.18.1's fp16 conversion of the fixed-shape ([1, L]) two-signature model gave a
+    decode signature with wrong logits, and the worker's self-consistency check refused it.
+    With prefill's token input at the prompt's length ([1, -1], export code version 6) the
+    same converter gets it right: the check passes and the logits are fp32's."""
     from harness import convert
+    from harness.convert.exports.prefill_decode import self_consistency
+    from harness.run import drift
+
+    (fp16,) = convert.convert(tiny_source, ["fp16"], MAX_LENGTH, export="prefill_decode", cache=harness_cache)
+    assert max(self_consistency(fp16.path).values()) <= 0.01
+    fp32 = gen_models[("prefill_decode", "fp32", False)].path
+    d = drift.measure(fp32, fp16.path, MAX_LENGTH, [tiny_tokens.encode(p) for p in PROMPTS])
+    assert d["mean_kl"] < 1e-3, d
+
+
+def test_an_inconsistent_signature_is_refused(monkeypatch, gen_models, tmp_path):
+    """The check that refused the broken fp16 decode: any route off by more than the limit."""
+    from harness.convert.exports import prefill_decode
     from harness.errors import ConversionError
 
+    c = gen_models[("prefill_decode", "fp32", False)]
+    prefill_decode.check_converted(c.path, tmp_path)          # the real model passes
+    monkeypatch.setattr(prefill_decode, "self_consistency", lambda _p: {"decode": 0.21, "prefill_padded": 0.0})
     with pytest.raises(ConversionError, match="decode disagrees with prefill"):
-        convert.convert(tiny_source, ["fp16"], MAX_LENGTH, export="prefill_decode", cache=harness_cache)
+        prefill_decode.check_converted(c.path, tmp_path)
 
 
 def test_self_consistency_of_good_conversions(gen_models):

@@ -132,3 +132,24 @@ def test_generated_text_is_readable(trained_models, trained_tokens, gen_models, 
     assert _readable_share(trained_text) >= READABLE_SHARE, trained_text
     random_text = continuations(gen_models[("prefill_decode", "fp32", False)].path, tiny_tokens)
     assert _readable_share(random_text) < READABLE_SHARE, random_text   # the check can fail
+
+
+def test_an_early_end_of_text_is_counted_right(trained_models, trained_tokens):
+    """The model ends "Lists are ..." with <|endoftext|> long before max length; generation
+    goes on (same work for every variant), and every generated token counts."""
+    from harness.run import drift
+    from harness.run.spec import to_samples
+
+    ids = trained_tokens.encode("Lists are")
+    n = len(ids)
+    rec = _runner(trained_models["fp32"].path).generate("Lists are", {"prompt_token_ids": [ids]}, 0)
+    generated = rec["output_token_ids"][n:]
+    eos = trained_tokens.tokenizer.end_token_id
+    assert eos in generated[:MAX_LENGTH // 2], trained_tokens.detokenize(rec["output_token_ids"])
+    assert rec["token_count"] == MAX_LENGTH and len(generated) == MAX_LENGTH - n
+    assert len(rec["decode_ms"]) == MAX_LENGTH - n - 1
+    (sample,) = to_samples([rec], MAX_LENGTH, trained_tokens.detokenize)
+    assert sample["tokens_generated"] == MAX_LENGTH - n and sample["stopped_early"] is False
+    assert "<|endoftext|>" in sample["output_text"]
+    d = drift.measure(trained_models["fp32"].path, trained_models["dynamic"].path, MAX_LENGTH, [ids])
+    assert d["generated_positions"] == MAX_LENGTH - n     # positions after the end count too
