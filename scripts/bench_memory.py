@@ -4,7 +4,8 @@
         [--variants fp32,dynamic] [--threads 1] [--json out.json] [--allow-busy]
 
 Each model is loaded in a fresh child process, once with TFLite's default XNNPACK delegate
-and once without it (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``), and ``/proc/self/smaps`` is
+and once without it (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``: what memory that saves and
+what decode speed it costs), and ``/proc/self/smaps`` is
 read after each step (interpreter built, tensors allocated, one generation through every
 prefill signature and decode): resident pages of the model file's mapping (the weights the
 kernels read in place), anonymous memory (XNNPACK's repacked weights, the interpreter's
@@ -68,12 +69,14 @@ def measure(job: dict) -> dict:
     interpreter.allocate_tensors()
     steps["allocated"] = smaps(path)
     gen = PrefillDecodeRunner(interpreter, job["max_length"])
+    decode_ms = []
     for n in (1, 8, job["max_length"] - 1):     # short, medium and full prompts, decode to the end
-        gen.run(list(range(1, n + 1)))
+        decode_ms += [d / 1e6 for d in gen.run(list(range(1, n + 1)))["decode_ns"]]
     steps["generated"] = smaps(path)
     shape = gen.decode.get_input_details()["cache"]["shape"] if not gen.stateful else None
     cache_bytes = int(np.prod(shape)) * 4 if shape is not None else None
-    return {"steps": steps, "kv_cache_bytes": cache_bytes}
+    return {"steps": steps, "kv_cache_bytes": cache_bytes,
+            "decode_ms_median": sorted(decode_ms)[len(decode_ms) // 2] if decode_ms else None}
 
 
 def run_child(job: dict) -> dict:
@@ -102,6 +105,7 @@ def breakdown(variant: str, size_bytes: int, kv_bytes: int | None, xnn: dict, pl
             "anon_without_xnnpack_mib": mib(anon_plain),
             "peak_above_runtime_without_xnnpack_mib": mib(pdone["hwm_kb"] - pbase["rss_kb"]),
             "goal_mib": round(1.5 * size_bytes / MIB + kv, 1),
+            "decode_ms_xnnpack": xnn.get("decode_ms_median"), "decode_ms_without_xnnpack": plain.get("decode_ms_median"),
             "met": peak_above <= 1.5 * size_bytes / MIB + kv}
 
 
@@ -139,12 +143,13 @@ def main() -> int:
           f"{'stateful' if args.stateful else 'stateless'}; machine {benchkit.label(machine)}\n")
     print("| variant | file MiB | peak above runtime MiB | model file resident | XNNPACK repacked weights | "
           "anonymous without XNNPACK (arenas, KV tensors, heap) | one KV cache | goal 1.5×file+KV | met | "
-          "peak above runtime without XNNPACK |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "peak above runtime without XNNPACK | decode ms/token with / without XNNPACK |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['variant']} | {r['file_mib']} | {r['peak_above_runtime_mib']} | {r['model_file_resident_mib']} | "
               f"{r['xnnpack_packed_mib']} | {r['anon_without_xnnpack_mib']} | {r['kv_cache_mib']} | {r['goal_mib']} | "
-              f"{'yes' if r['met'] else 'no'} | {r['peak_above_runtime_without_xnnpack_mib']} |")
+              f"{'yes' if r['met'] else 'no'} | {r['peak_above_runtime_without_xnnpack_mib']} | "
+              f"{r['decode_ms_xnnpack']:.2f} / {r['decode_ms_without_xnnpack']:.2f} |")
     if args.json:
         args.json.write_text(json.dumps({"start": start, "machine": machine, "rows": rows,
                                          "command": " ".join(["python", *sys.argv])}, indent=1))

@@ -240,11 +240,22 @@ def main() -> int:
     p.add_argument("--context-window", type=int, default=50)
     p.add_argument("--ttft-lengths", default="1,5,16,32,64,99")
     p.add_argument("--json", type=Path)
+    p.add_argument("--also", action="append", default=[], metavar="VARIANT:LABEL=PATH",
+                   help="another prefill/decode model of ours measured in the same run against the peer of "
+                        "VARIANT (e.g. fp32:before=/tmp/before/model.tflite, a file converted by an older "
+                        "commit): before and after side by side from one run")
     p.add_argument("--child", help=argparse.SUPPRESS)
     benchkit.add_arguments(p)
     args = p.parse_args()
     if args.child:
         return child(args)
+    extra: dict[str, list] = {}
+    for item in args.also:
+        variant, _, rest = item.partition(":")
+        label, _, path = rest.partition("=")
+        if variant not in dict(PAIRS) or not label or not Path(path).is_file():
+            p.error(f"--also {item!r}: expected VARIANT:LABEL=PATH with VARIANT in {list(dict(PAIRS))} and an existing file")
+        extra.setdefault(variant, []).append((f"{variant} {label}", path))
     start = benchkit.check_start(args, "bench_peer")
 
     def log(msg):
@@ -260,15 +271,16 @@ def main() -> int:
               "ttft_lengths": lengths}
     for threads in (int(t) for t in args.threads.split(",")):
         for mine, theirs in PAIRS:
-            log(f"{threads} thread(s): ours {mine} (load {os.getloadavg()[0]:.2f})")
-            a = run_child({**common, "kind": "ours", "model": str(ours[mine].path), "threads": threads}, threads)
             log(f"{threads} thread(s): llama.cpp {theirs} (load {os.getloadavg()[0]:.2f})")
             b = run_child({**common, "kind": "peer", "model": str(peer[theirs]), "threads": threads}, threads)
-            report["cells"].append({"threads": threads, "ours": mine, "peer": theirs,
-                                    "ours_size_bytes": ours[mine].size_bytes,
-                                    "peer_size_bytes": peer[theirs].stat().st_size,
-                                    "ours_result": a, "peer_result": b,
-                                    "same_tokens": _agreement(a["outputs"], b["outputs"], ids)})
+            for label, path in [(mine, ours[mine].path), *extra.get(mine, [])]:
+                log(f"{threads} thread(s): ours {label} (load {os.getloadavg()[0]:.2f})")
+                a = run_child({**common, "kind": "ours", "model": str(path), "threads": threads}, threads)
+                report["cells"].append({"threads": threads, "ours": label, "peer": theirs,
+                                        "ours_size_bytes": Path(path).stat().st_size,
+                                        "peer_size_bytes": peer[theirs].stat().st_size,
+                                        "ours_result": a, "peer_result": b,
+                                        "same_tokens": _agreement(a["outputs"], b["outputs"], ids)})
     report["sgemv_gb_s"] = run_child({"kind": "sgemv"})["gb_s"]
     report["machine"] = watch.stop()
     print(table(report))

@@ -10,7 +10,7 @@ little (docs/generation-metrics.md). This model has real, if small, knowledge:
 - **tokenizer**: the one of ``synthetic:tiny``: GPT-2's byte-level BPE cut to its first
   1,000 merges (a 1,256-word vocabulary). Honest about what it is: GPT-2's pieces, not
   its 50,257-word vocabulary; the vocabulary size is what makes training fit in minutes.
-- **shape**: ``SHAPE`` below (3 layers, hidden 96, 64 positions, ~0.47 M parameters).
+- **shape**: ``SHAPE`` below (3 layers, hidden 96, 64 positions, 462,528 parameters).
 - **training**: AdamW, fixed seeds, one thread, TensorFlow's deterministic ops
   (``enable_op_determinism``), ``EPOCHS`` passes over 64-token windows.
 

@@ -117,7 +117,8 @@ def test_staged_conversion_is_the_converters_own(variant, tiny_models, harness_c
     source = models.resolve("synthetic:tiny")
     saved = harness_cache / "exports" / export_key(source, "oneshot", TINY_MAX_LENGTH) / "saved_model"
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    variants.get(variant).configure(converter, "oneshot", oneshot.representative_dataset(calibration_set()))
+    # The same calibration data as the staged worker (the export's lengthened prompts).
+    variants.get(variant).configure(converter, "oneshot", oneshot.representative_dataset(calibration_set(), saved))
     one = tmp_path / "one-process.tflite"
     one.write_bytes(converter.convert())
 

@@ -153,3 +153,17 @@ def test_an_early_end_of_text_is_counted_right(trained_models, trained_tokens):
     assert "<|endoftext|>" in sample["output_text"]
     d = drift.measure(trained_models["fp32"].path, trained_models["dynamic"].path, MAX_LENGTH, [ids])
     assert d["generated_positions"] == MAX_LENGTH - n     # positions after the end count too
+
+
+def test_broken_fp16_decode_signature_is_refused(harness_cache, trained_source):
+    """TF 2.18.1's fp16 conversion of the two-signature model yields a decode signature
+    whose logits are wrong (1 - correlation with prefill's 1.6 on these weights; it was
+    0.21 on synthetic:tiny before prefill took the prompt's length, and synthetic:tiny's
+    fp16 now passes: the bug depends on the weights). The worker's self-consistency check
+    must refuse it rather than let a wrong model be timed. If a TensorFlow upgrade fixes
+    the converter, this test fails: then fp16 becomes available for prefill_decode."""
+    from harness import convert
+    from harness.errors import ConversionError
+
+    with pytest.raises(ConversionError, match="decode disagrees with prefill"):
+        convert.convert(trained_source, ["fp16"], MAX_LENGTH, export="prefill_decode", cache=harness_cache)
