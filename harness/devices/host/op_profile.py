@@ -153,7 +153,9 @@ class OpProfiler:
         """
         total: dict[str, list] = defaultdict(lambda: [0, 0])
         for tag, etype, _n, _s, start, end in self.events:
-            if etype not in (OPERATOR, DELEGATE_OPERATOR, DELEGATE_PROFILED_OPERATOR) or end <= start:
+            if etype not in (OPERATOR, DELEGATE_OPERATOR, DELEGATE_PROFILED_OPERATOR):
+                continue
+            if end <= start and etype != DELEGATE_PROFILED_OPERATOR:   # XNNPACK's 0 µs still counts
                 continue
             name = tag.decode("utf-8", "replace") if isinstance(tag, bytes) else str(tag)
             if etype != OPERATOR:
