@@ -20,6 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit  # noqa: E402  (scripts/benchkit.py: refuse or flag a busy machine)
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import adbutils  # noqa: E402
@@ -41,7 +44,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
+    benchkit.add_arguments(ap)
     args = ap.parse_args()
+    watch = benchkit.Watch()
+    benchkit.check_start(args, 'bench_adb_transport')
     with tempfile.TemporaryDirectory(prefix="bench-adb-") as tmp:
         tmp = Path(tmp)
         env = {k: v for k, v in os.environ.items() if k not in ("ADB_SERVER_SOCKET", "ANDROID_SERIAL")}
@@ -96,6 +102,7 @@ def main() -> int:
         rates = [size / BYTES_PER_MB / t for t in times]
         print(f"| {name} {args.size_mb} MB | {statistics.median(rates):.0f} MB/s | "
               + ", ".join(f"{r:.0f}" for r in rates) + " MB/s |")
+    print(f"\nMachine during the measurement: {benchkit.label(watch.stop())}")
     return 0
 
 

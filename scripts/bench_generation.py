@@ -1,10 +1,16 @@
 """Benchmark generation metrics on the host: prefill (≈ time to first token), decode
 tokens/s and end-to-end time per variant on the prefill/decode export, next to the
-one-shot graph's end-to-end time, and the memory-bandwidth bound of a decode step.
+one-shot graph's end-to-end time, and the streaming bound of a decode step.
 
     .venv/bin/python scripts/bench_generation.py [--model synthetic:gpt2-base] [--max-length 100]
         [--variants fp32,dynamic,fp16] [--threads 1] [--runs 5] [--oneshot-runs 3]
-        [--stateful dynamic] [--json out.json]
+        [--stateful dynamic] [--stream-gb-s 36.6] [--json out.json] [--allow-busy]
+
+The bound is weight bytes per decode step ÷ a streaming rate: ``--stream-gb-s`` (give
+the rate llama.cpp's f32 decode reaches, printed by ``scripts/bench_peer.py``: the best
+this machine is known to do), else numpy's 1-thread float32 matrix-vector product
+measured here (lower than the peer's: numpy's ``max()``, used before, reached 15.7 GB/s
+where llama.cpp streams ~36 GB/s from one core). The table says which.
 
 Conversions go through harness.convert (cached under HARNESS_CACHE), one at a time, each
 in its own worker process. Every model is then timed in a fresh subprocess of this
@@ -23,49 +29,20 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+
+import benchkit  # noqa: E402
 
 
-def _bandwidth_here(size_mb: int, repeats: int) -> dict:
-    import numpy as np
-
-    n = size_mb * (1 << 20) // 8
-    a = np.ones(n, np.float64)
-    b = np.empty_like(a)
-    np.copyto(b, a)
-
-    def best(fn, nbytes):
-        r = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            r.append(nbytes / (time.perf_counter() - t) / 1e9)
-        return max(r)
-
-    return {"array_mb": size_mb,
-            "read_max_gb_s": best(a.max, a.nbytes),           # numpy reduction, one thread
-            "read_dot_gb_s": best(lambda: a.dot(a), a.nbytes),  # BLAS, threads as set
-            "copy_gb_s": best(lambda: np.copyto(b, a), 2 * a.nbytes)}
-
-
-def bandwidth(size_mb: int = 512, repeats: int = 7) -> dict:
-    """Memory bandwidth with numpy on 512 MB arrays (far beyond the caches), best of 7.
-
-    Measured in child processes with the BLAS thread count pinned: ``read`` (one
-    thread) is the best of ``a.max()`` and ``a.dot(a)`` reading the array once; ``copy``
-    is ``np.copyto(b, a)`` counted as read + write (2× the bytes); ``read_2_threads``
-    is ``a.dot(a)`` with 2 BLAS threads (the machine's, not one core's, bandwidth)."""
-    out = {}
-    for threads in (1, 2):
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-               "MKL_NUM_THREADS": str(threads)}
-        proc = subprocess.run([sys.executable, __file__, "--bandwidth", f"{size_mb},{repeats}"], env=env,
-                              capture_output=True, text=True, check=True)
-        out[threads] = json.loads(proc.stdout.strip().splitlines()[-1])
-    one = out[1]
-    return {"array_mb": size_mb, "read_gb_s": max(one["read_max_gb_s"], one["read_dot_gb_s"]),
-            "read_max_gb_s": one["read_max_gb_s"], "read_dot_1t_gb_s": one["read_dot_gb_s"],
-            "copy_gb_s": one["copy_gb_s"], "read_2_threads_gb_s": out[2]["read_dot_gb_s"]}
+def bandwidth(stream_gb_s: float | None) -> dict:
+    """The streaming rate of the bound: the peer's (given) or numpy's sgemv (measured, 1 thread)."""
+    if stream_gb_s:
+        return {"read_gb_s": stream_gb_s, "source": "given (--stream-gb-s: llama.cpp f32 decode, bench_peer.py)"}
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("bench_peer.py")), "--child",
+                           json.dumps({"kind": "sgemv"})], env=env, capture_output=True, text=True, check=True)
+    rate = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1][7:])["gb_s"]
+    return {"read_gb_s": rate, "source": "numpy float32 matrix-vector, 1 thread, 512 MB (measured here)"}
 
 
 def runtime_weight_bytes(census: dict, variant: str) -> int:
@@ -176,15 +153,14 @@ def main() -> int:
     p.add_argument("--context-window", type=int, default=50)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--drift", action="store_true", help="also drift of each variant against fp32")
+    p.add_argument("--stream-gb-s", type=float, default=None,
+                   help="streaming rate for the bound (llama.cpp's f32 decode rate from bench_peer.py)")
     p.add_argument("--measure", help=argparse.SUPPRESS)
-    p.add_argument("--bandwidth", help=argparse.SUPPRESS)
+    benchkit.add_arguments(p)
     args = p.parse_args()
-    if args.bandwidth:
-        size_mb, repeats = map(int, args.bandwidth.split(","))
-        print(json.dumps(_bandwidth_here(size_mb, repeats)))
-        return 0
     if args.measure:
         return child(args)
+    start = benchkit.check_start(args, "bench_generation")
 
     from harness import convert
     from harness.model import prompts as prompts_mod, sources as models
@@ -203,12 +179,12 @@ def main() -> int:
     used = [apply_context_window(q, args.context_window) for q in prompts]
     ids = PromptTokenIds(source)(Cell("fp32", args.max_length, args.context_window, args.threads), prompts)
     log(f"prompt tokens: {[len(i) for i in ids]}")
-    bw = bandwidth()
-    log(f"bandwidth: read {bw['read_gb_s']:.1f} GB/s, copy {bw['copy_gb_s']:.1f} GB/s")
+    bw = bandwidth(args.stream_gb_s)
+    log(f"streaming rate for the bound: {bw['read_gb_s']:.1f} GB/s ({bw['source']})")
     report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "model": args.model,
               "max_length": args.max_length, "threads": args.threads, "runs": args.runs,
               "host": {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-                       "load_avg_at_start": os.getloadavg()},
+                       "load_avg_at_start": os.getloadavg()}, "start": start,
               "bandwidth": bw, "prompt_token_counts": [len(i) for i in ids], "variants": {}}
 
     def convert_one(variant, export, is_stateful=False):
@@ -228,6 +204,7 @@ def main() -> int:
             models_[v]["stateful"] = convert_one(v, "prefill_decode", True)
         if args.oneshot_runs:
             models_[v]["oneshot"] = convert_one(v, "oneshot")
+    watch = benchkit.Watch()
     for v in variants:
         c = models_[v]["pd"]
         log(f"measuring {v} prefill_decode (load avg {os.getloadavg()[0]:.2f})")
@@ -267,6 +244,7 @@ def main() -> int:
             report["variants"][v]["drift"] = d
             log(json.dumps(d))
     report["host"]["load_avg_at_end"] = os.getloadavg()
+    report["machine"] = watch.stop()
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     print(table(report))
@@ -277,9 +255,8 @@ def table(r: dict) -> str:
     bw = r["bandwidth"]
     lines = [f"model {r['model']}, max length {r['max_length']}, {r['threads']} thread(s), "
              f"{r['runs']} measured runs (prompts in turn; end-to-end = mean over prompts of the median); "
-             f"prompt tokens {r['prompt_token_counts']}; "
-             f"bandwidth (1 thread) read {bw['read_gb_s']:.1f} GB/s, copy {bw['copy_gb_s']:.1f} GB/s; "
-             f"2 threads read {bw['read_2_threads_gb_s']:.1f} GB/s", "",
+             f"prompt tokens {r['prompt_token_counts']}; bound at {bw['read_gb_s']:.1f} GB/s ({bw['source']}); "
+             f"machine {benchkit.label(r['machine']) if 'machine' in r else '?'}", "",
              "| variant | size MB | prefill ms | decode ms/token (p90) | decode tok/s | end-to-end s | "
              "one-shot end-to-end s | stateful decode ms/token | cache copy ms/step | weight MB read/step | "
              "bound tok/s | measured/bound |",

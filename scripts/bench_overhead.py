@@ -23,6 +23,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit  # noqa: E402  (scripts/benchkit.py: refuse or flag a busy machine)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,7 +39,10 @@ def main() -> int:
     ap.add_argument("--variant", default="dynamic")
     ap.add_argument("--runs", default="5")
     ap.add_argument("--max-length", default="100")
+    benchkit.add_arguments(ap)
     args = ap.parse_args()
+    watch = benchkit.Watch()
+    benchkit.check_start(args, 'bench_overhead')
     out = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
     rows = {}
     for device in ("host", "emu-pixel7"):
@@ -69,6 +75,7 @@ def main() -> int:
           " block is the harness: on the emulated device, spec push, am start, watching logcat, pull and cleanup"
           " over ADB, and the device-state reads before and after the block.")
     print(f"Median generation on the emulated device vs the host: {e['median_ms'] / h['median_ms'] - 1:+.1%}.")
+    print(f"\nMachine during the measurement: {benchkit.label(watch.stop())}")
     return 0
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit  # noqa: E402  (scripts/benchkit.py: refuse or flag a busy machine)
 
 DEVICES = [("pixel7", "fp-pixel7", False), ("emu", "fp-emu", True)]
 VARIANTS = {"fp32": (1.0, 497_759_232), "dynamic": (0.62, 131_203_072), "fp16": (0.97, 249_000_000)}
@@ -123,7 +125,10 @@ def main() -> int:
     ap.add_argument("--keep", type=Path, help="write the generated results here instead of a temp dir")
     ap.add_argument("--against", metavar="REF", help="also time the command from this git commit (before/after)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of the whole command per tree")
+    benchkit.add_arguments(ap)
     args = ap.parse_args()
+    watch = benchkit.Watch()
+    benchkit.check_start(args, 'bench_report')
     with tempfile.TemporaryDirectory() as tmp:
         data = args.keep or Path(tmp) / "results"
         data.mkdir(parents=True, exist_ok=True)
@@ -146,6 +151,7 @@ def main() -> int:
                   f"{statistics.median(c for _, c in runs):6.2f} s CPU   (runs: "
                   + ", ".join(f"{w:.2f}" for w, _ in runs) + ")")
         print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"Machine during the measurement: {benchkit.label(watch.stop())}")
     return 0
 
 

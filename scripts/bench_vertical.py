@@ -20,6 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit  # noqa: E402  (scripts/benchkit.py: refuse or flag a busy machine)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -29,7 +32,10 @@ def main() -> int:
     ap.add_argument("--runs", default="5")
     ap.add_argument("--max-length", default="100")
     ap.add_argument("--cache", default=None, help="conversion cache (default: a fresh temporary one)")
+    benchkit.add_arguments(ap)
     args = ap.parse_args()
+    watch = benchkit.Watch()
+    benchkit.check_start(args, 'bench_vertical')
     cache = Path(args.cache or tempfile.mkdtemp(prefix="bench-vertical-"))
     results_dir = cache / "results"
     env = {**os.environ, "HARNESS_CACHE": str(cache)}
@@ -80,6 +86,7 @@ def main() -> int:
                 f"{st['stage']} {st['wall_s']:.0f} s, peak {st['peak_rss_mb'] / 1024:.2f} GiB" for st in stages))
     print(f"\n{len(measured)} measured generations per variant after 1 warm-up, max length "
           f"{args.max_length}, context window 50 words, 1 thread; tokens/s counts generated tokens only.")
+    print(f"\nMachine during the measurement: {benchkit.label(watch.stop())}")
     return 0
 
 

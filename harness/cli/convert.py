@@ -13,7 +13,8 @@ def add_model_options(p) -> None:
 
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help="keras-hub preset name (gpt2_base_en), a local preset directory, or "
-                   "synthetic:tiny / synthetic:gpt2-base (random weights, real shape)")
+                   "synthetic:tiny / synthetic:gpt2-base (random weights, real shape), "
+                   "trained:tiny (a small GPT-2 trained here)")
     p.add_argument("--variants", default=DEFAULT_VARIANTS,
                    help=f"comma-separated, of: {', '.join(variants.VARIANTS)}")
     p.add_argument("--max-length", type=common.int_list("--max-length", 2), default=[100], metavar="N[,N...]",

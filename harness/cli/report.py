@@ -35,6 +35,8 @@ harness report v1.2                             # a saved baseline""",
                    default=DEFAULT_CV_THRESHOLD, help="warn when a cell's CV is above this fraction")
     p.add_argument("--min-samples", type=common.count("--min-samples", 1), default=DEFAULT_MIN_SAMPLES,
                    help="warn when a cell has fewer measured samples")
+    p.add_argument("--top-ops", type=common.count("--top-ops", 1), default=None, metavar="N",
+                   help="instead of the summary: the N costliest ops per profiled cell (harness run --op-profile)")
     p.set_defaults(func=run)
 
 
@@ -69,6 +71,12 @@ def run(args) -> int:
         raise UserError("report: give run names or --all, not both")
     names = [str(results_dir)] if args.all else (runs_mod.expand_latest(args.runs, results_dir)
                                                   or [runs_mod.latest(results_dir)])
+    if args.top_ops:
+        from harness.analysis import ops
+        from harness.results.frame import load_docs
+
+        sys.stdout.write(ops.render(ops.top_ops([d for _, d in load_docs(names, results_dir)], args.top_ops)))
+        return 0
     render_runs(names, results_dir, args.format, args.output, cv_threshold=args.cv_threshold,
                 min_samples=args.min_samples, wide=args.wide)
     return 0

@@ -49,6 +49,8 @@ harness run --resume latest""",
                    help="blocks per cell; cells rotate each round so no variant always runs first")
     p.add_argument("--prompts", default="builtin:en",
                    help="a file with one prompt per line (or .jsonl), or builtin:en (3 English prompts) / builtin:multi")
+    p.add_argument("--op-profile", action="store_true",
+                   help="also profile each host block per op (TFLite's profiler; `harness report --top-ops`)")
     p.add_argument("--drift", action="store_true",
                    help="also measure quality drift of each variant against fp32 (prefill/decode export, host)")
     p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run ('latest' works), skipping finished blocks")
@@ -176,6 +178,10 @@ def run(args) -> int:
         from harness.run import drift
 
         drift.measure_run(rec, source)
+    if getattr(args, "op_profile", False):
+        from harness.run import opprofile
+
+        opprofile.measure_run(rec, source, progress=lambda m: console.print(m))
     _summary_lines(rec, jobs, console)
     console.print(f"results: {rec.path} (status {status})")
     if status != "complete":

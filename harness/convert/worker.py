@@ -95,13 +95,14 @@ def cmd_calibrate(args) -> dict:
 
 
 def cmd_finish(args) -> dict:
-    from harness.convert import exports, staged
+    from harness.convert import exports, staged, tied
 
     t0 = time.monotonic()
     state = json.loads(open(args.state).read())
     with open(args.model, "rb") as f:
         model = f.read()
     model = staged.finish(model, state)
+    model, tied_lookups = tied.tie_embeddings(model)   # quantized: the tied embedding stored once
     tmp = args.out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(model)
@@ -111,7 +112,7 @@ def cmd_finish(args) -> dict:
         os.remove(tmp)
         raise
     os.replace(tmp, args.out)
-    return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}
+    return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb(), "tied_lookups": tied_lookups}
 
 
 def _write_atomic(path: str, data: bytes) -> None:

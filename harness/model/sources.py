@@ -37,7 +37,7 @@ class ModelSource:
     """What ``--model`` named, and how to identify it for caching and results."""
 
     spec: str              # as the user wrote it, e.g. "synthetic:tiny"
-    kind: str              # "synthetic" | "preset" | "directory"
+    kind: str              # "synthetic" | "trained" | "preset" | "directory"
     name: str              # shape name, preset name or directory path
     identity: str          # stable content identity, part of the conversion cache key
     max_sequence_length: int | None = None
@@ -77,6 +77,13 @@ def resolve(spec: str) -> ModelSource:
             json.dumps({"shape": shape, "seed": SYNTHETIC_SEED, **cfg}, sort_keys=True).encode()
         ).hexdigest()[:16]
         return ModelSource(spec, "synthetic", shape, identity, cfg["max_sequence_length"])
+    if spec.startswith("trained:"):
+        from harness.model import trained
+
+        if spec != f"trained:{trained.NAME}":
+            raise UserError(f"unknown trained model {spec!r}; choose trained:{trained.NAME}")
+        shape = trained.committed_record().get("shape") or trained.SHAPE
+        return ModelSource(spec, "trained", trained.NAME, trained.identity(), shape["max_sequence_length"])
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -88,7 +95,8 @@ def resolve(spec: str) -> ModelSource:
         return ModelSource(spec, "preset", spec, "preset:" + spec)
     raise UserError(
         f"unknown model {spec!r}: use a keras-hub GPT-2 preset name (e.g. gpt2_base_en), "
-        "a local preset directory, or synthetic:tiny / synthetic:gpt2-base"
+        "a local preset directory, synthetic:tiny / synthetic:gpt2-base (random weights), or trained:tiny "
+        "(a small GPT-2 trained here, harness/model/trained.py)"
     )
 
 
@@ -147,6 +155,10 @@ def load(source: ModelSource):
             tokenizer=tokenizer, sequence_length=cfg["max_sequence_length"])
         backbone = keras_hub.models.GPT2Backbone(vocabulary_size=len(vocab), dropout=0.0, **cfg)
         return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=preprocessor)
+    if source.kind == "trained":
+        from harness.model import trained
+
+        return trained.load_causal_lm()
     try:
         return keras_hub.models.GPT2CausalLM.from_preset(source.name)
     except Exception as e:  # the network, Kaggle credentials, a bad directory...

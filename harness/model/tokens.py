@@ -23,6 +23,9 @@ def load_tokenizer(source: sources.ModelSource):
     """The model's own GPT-2 tokenizer, without building the model (cached per source)."""
     import keras_hub
 
+    if source.kind == "trained":   # synthetic:tiny's BPE (harness/model/trained.py)
+        vocab, merges = sources.bytes_vocabulary()
+        return keras_hub.models.GPT2Tokenizer(vocabulary=vocab, merges=merges)
     if source.kind == "synthetic":
         cfg = sources.SYNTHETIC_SHAPES[source.name]
         vocab, merges = (sources.gpt2_vocabulary() if cfg["tokenizer"] == "gpt2"

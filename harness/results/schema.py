@@ -135,6 +135,7 @@ class Block:
     env_before: dict | None = None
     env_after: dict | None = None
     drift: dict | None = None
+    op_profile: dict | None = None            # per-op time per call, when profiled (harness/run/opprofile.py)
     source_run_id: str | None = None          # in baselines: the run the block came from
     extra: dict = field(default_factory=dict)   # keys this harness does not know, kept as they are
 
@@ -143,7 +144,8 @@ class Block:
         return self.status == "ok"
 
     # Fields older files lack: written only when known, so a file round-trips as it was.
-    _OMIT_WHEN_NONE = ("round", "app_run_id", "app_started_at", "app_finished_at", "source_run_id")
+    _OMIT_WHEN_NONE = ("round", "app_run_id", "app_started_at", "app_finished_at", "source_run_id",
+                       "op_profile")
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}

@@ -159,6 +159,14 @@ class Recorder:
                     b.drift = dict(drift_by_block[b.block_id])
             self.save()
 
+    def set_op_profile(self, profile_by_block: dict[str, dict]) -> None:
+        """Store per-op profiles in the named blocks (``harness run --op-profile``)."""
+        with self._lock:
+            for b in self.doc.blocks:
+                if b.ok and b.block_id in profile_by_block:
+                    b.op_profile = dict(profile_by_block[b.block_id])
+            self.save()
+
     def finish(self, status: str) -> None:
         with self._lock:
             self.doc.status = status

@@ -104,7 +104,7 @@ def test_staged_conversion_is_the_converters_own(variant, tiny_models, harness_c
     import tensorflow as tf
     from tensorflow.lite.tools import flatbuffer_utils
 
-    from harness.convert import variants
+    from harness.convert import tied, variants
     from harness.convert.exports import oneshot
 
     staged = tiny_models[variant]
@@ -117,9 +117,11 @@ def test_staged_conversion_is_the_converters_own(variant, tiny_models, harness_c
     source = models.resolve("synthetic:tiny")
     saved = harness_cache / "exports" / export_key(source, "oneshot", TINY_MAX_LENGTH) / "saved_model"
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    variants.get(variant).configure(converter, "oneshot", oneshot.representative_dataset(calibration_set()))
+    # The same calibration data as the staged worker (the export's lengthened prompts).
+    variants.get(variant).configure(converter, "oneshot", oneshot.representative_dataset(calibration_set(), saved))
     one = tmp_path / "one-process.tflite"
-    one.write_bytes(converter.convert())
+    # ... plus the harness's own last step: the tied embedding stored once (harness/convert/tied.py).
+    one.write_bytes(tied.tie_embeddings(converter.convert())[0])
 
     assert one.stat().st_size == staged.size_bytes
     assert census.census(one).to_dict() == census.census(staged.path).to_dict()

@@ -101,6 +101,7 @@ def test_int8_prefill_decode_calibrates_and_drifts(harness_cache, gen_models, ti
     cen = int8.report["census"]
     assert cen["op_counts"]["flex"] == 0 and cen["quantize_ops"] > 0
     assert int8.report["weight_share"].get("int8", 0) > 0.5
+    assert int8.report["census"]["builtin_ops"].get("EMBEDDING_LOOKUP") == 2   # the tied embedding stored once
     fp32 = gen_models[("prefill_decode", "fp32", False)].path
     d = drift.measure(fp32, int8.path, MAX_LENGTH, _ids(tiny_tokens))
     assert d["mean_kl"] > 0.0 and math.isfinite(d["mean_kl"]) and d["positions"] > 0

@@ -31,10 +31,13 @@ class _Runner:
     def get_input_details(self) -> dict:
         L = self.fake.vector["max_length"]
         if self.key == "prefill":
-            return {"token_ids": {"shape": np.array([1, L])}, "prompt_length": {"shape": np.array([])}}
+            # "prompt": the model takes the prompt's own length ([1, -1]); "padded": [1, L].
+            width = -1 if self.fake.vector["prefill_input"] == "prompt" else L
+            return {"token_ids": {"shape": np.array([1, L]), "shape_signature": np.array([1, width])},
+                    "prompt_length": {"shape": np.array([]), "shape_signature": np.array([])}}
         details = {"token_id": {"shape": np.array([1, 1])}, "index": {"shape": np.array([])}}
         if not self.fake.vector["stateful"]:
-            details["cache"] = {"shape": np.array([1])}
+            details["cache"] = {"shape": np.array([1, 2, L, 1, 1])}   # [layers, 2, L, heads, head_dim]
         return details
 
     def __call__(self, **feed) -> dict:
@@ -84,8 +87,9 @@ def test_host_runner_follows_the_vector(vector):
     kind, prefill = fake.calls[0]
     assert kind == "prefill"
     L, n = vector["max_length"], vector["expected_prompt_length"]
-    expected_ids = (vector["prompt_token_ids"][:L] + [0] * L)[:L]
-    assert prefill["token_ids"].shape == (1, L) and prefill["token_ids"].dtype == np.int32
+    width = n if vector["prefill_input"] == "prompt" else L
+    expected_ids = (vector["prompt_token_ids"][:L] + [0] * L)[:width]
+    assert prefill["token_ids"].shape == (1, width) and prefill["token_ids"].dtype == np.int32
     assert prefill["token_ids"][0].tolist() == expected_ids
     assert int(prefill["prompt_length"]) == n
     feeds = [[int(f["token_id"][0][0]), int(f["index"])] for kind, f in fake.calls[1:]]
@@ -109,6 +113,8 @@ def test_vectors_cover_the_cases_both_sides_must_agree_on():
     assert len(names) >= 8
     vs = load_vectors()
     assert any(v["stateful"] for v in vs) and any(not v["stateful"] for v in vs)
+    for kind in ("padded", "prompt"):                # both prefill inputs, stateless and stateful
+        assert {v["stateful"] for v in vs if v["prefill_input"] == kind} == {True, False}
     assert any(len(v["prompt_token_ids"]) >= v["max_length"] for v in vs)      # prompt fills max length
     assert any(any(x is None for row in v["logits"] for x in row) for v in vs)    # NaN
     # A tie: some consumed row has its maximum more than once.

@@ -1,15 +1,17 @@
 """The prefill/decode export: time to first token and per-token decode speed.
 
 The one-shot string graph runs the whole greedy loop in one invoke, so time to first
-token is not observable there (FINDINGS §4). This export has two signatures over the
-same weights, builtin TFLite ops only (FINDINGS §6):
+token is not observable there (FINDINGS §4). This export has several signatures over
+the same weights, builtin TFLite ops only (FINDINGS §6):
 
 ``prefill``
-    inputs ``token_ids`` int32 [1, L] (the prompt, start token included, padded with
-    anything — positions >= ``prompt_length`` are causally masked and later
-    overwritten) and ``prompt_length`` int32 scalar. Outputs ``logits`` float32
-    [1, vocab] (the next-token logits after the last prompt token) and, stateless only,
-    ``cache`` float32 [layers, 2, L, heads, head_dim].
+    inputs ``token_ids`` int32 [1, n] for any 1 <= n <= L (shape signature [1, -1]: the
+    prompt, start token included; it computes n positions, so time to first token
+    scales with the prompt; padding to [1, L] still works and computes L positions —
+    positions >= ``prompt_length`` are causally masked and later overwritten) and
+    ``prompt_length`` int32 scalar. Outputs ``logits`` float32 [1, vocab] (the
+    next-token logits after the last prompt token) and, stateless only, ``cache``
+    float32 [layers, 2, L, heads, head_dim] (zero beyond n).
 ``decode``
     inputs ``token_id`` int32 [1, 1] (the token at position ``index``), ``index`` int32
     scalar and, stateless only, ``cache``. Outputs ``logits`` [1, vocab] (next-token
@@ -36,7 +38,7 @@ from harness.errors import ConversionError
 
 SIGNATURE_KEYS = ("prefill", "decode")
 # Bump when this graph or its checks change: it invalidates cached models.
-CODE_VERSION = 4   # 4: decode checked against prefill (refuses broken fp16)
+CODE_VERSION = 6   # 6: prefill takes the prompt's length (time to first token scales with it)
 # Exported weights must hold at least this share of the model's parameter bytes in the
 # converted file (a quantized variant holds ~1/4 of fp32; a model whose weights went
 # missing holds ~0, FINDINGS §6).
@@ -70,6 +72,11 @@ def cache_shape(backbone, max_length: int) -> list[int]:
 def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
     """Write a SavedModel with ``prefill`` and ``decode`` signatures to ``out_dir``.
 
+    One prefill signature whose token input takes the prompt's length, not one per
+    length: TFLite's XNNPACK delegate packs its own copy of the weights for every
+    signature (subgraph) it takes, so each extra signature costs the weights' size in
+    memory again (measured: 5 signatures made 5.7 copies on trained:tiny).
+
     keras' ExportArchive tracks the model's variables, so the converter freezes the
     weights (a plain tf.Module silently loses them, FINDINGS §6).
     """
@@ -86,7 +93,6 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
         logits = backbone.token_embedding(h, reverse=True)            # [1, 1, vocab]
         return tf.reshape(tf.cast(logits, tf.float32), [1, -1])
 
-    tok_spec = tf.TensorSpec([1, L], tf.int32, name="token_ids")
     len_spec = tf.TensorSpec([], tf.int32, name="prompt_length")
     one_spec = tf.TensorSpec([1, 1], tf.int32, name="token_id")
     idx_spec = tf.TensorSpec([], tf.int32, name="index")
@@ -103,8 +109,8 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
         cache_var = holder.cache
 
         def prefill(token_ids, prompt_length):
-            # Prefill writes all L positions, so the previous cache's values never matter.
-            hidden, cache = _forward(backbone, token_ids, cache_var.value, 0)
+            # From a zero cache: positions beyond the prompt are zero, not the last generation's.
+            hidden, cache = _forward(backbone, token_ids, tf.zeros(shape, dtype), 0)
             cache_var.assign(cache)
             return {"logits": last_logits(hidden, prompt_length - 1)}
 
@@ -113,8 +119,7 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
             cache_var.assign(cache)
             return {"logits": last_logits(hidden, 0)}
 
-        archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
-        archive.add_endpoint("decode", decode, input_signature=[one_spec, idx_spec])
+        decode_spec = [one_spec, idx_spec]
     else:
         def prefill(token_ids, prompt_length):
             hidden, cache = _forward(backbone, token_ids, tf.zeros(shape, dtype), 0)
@@ -124,8 +129,10 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
             hidden, cache = _forward(backbone, token_id, cache, index)
             return {"logits": last_logits(hidden, 0), "cache": cache}
 
-        archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
-        archive.add_endpoint("decode", decode, input_signature=[one_spec, idx_spec, cache_spec])
+        decode_spec = [one_spec, idx_spec, cache_spec]
+    tok_spec = tf.TensorSpec([1, None], tf.int32, name="token_ids")   # the prompt's own length
+    archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
+    archive.add_endpoint("decode", decode, input_signature=decode_spec)
     archive.write_out(str(out_dir), verbose=False)
     meta = {"max_length": L, "stateful": bool(stateful), "cache_shape": shape,
             "parameters": int(causal_lm.count_params()),
@@ -171,11 +178,23 @@ def check_weights_present(model_path, parameters: int | None = None) -> None:
 MAX_SELF_INCONSISTENCY = 0.1
 
 
-def self_consistency(model_path) -> float:
-    """1 - Pearson correlation between the two routes to the same next-token logits.
+def _inconsistency(x, y) -> float:
+    """1 - Pearson correlation of two logit vectors (0 when they agree up to scale and shift)."""
+    import numpy as np
 
-    A multi-signature conversion can break one signature silently (measured: fp16 of
-    this export, TF 2.18.1 — decode's logits wrong while prefill's are right).
+    a = np.asarray(x, np.float64) - np.mean(x)
+    b = np.asarray(y, np.float64) - np.mean(y)
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return 1.0 - (float((a * b).sum()) / denom if denom else 1.0)
+
+
+def self_consistency(model_path) -> dict[str, float]:
+    """1 - Pearson correlation between two routes to the same next-token logits, per route.
+
+    ``decode``: decode(t, n) after prefill(n tokens) against prefill(n + 1 tokens);
+    ``prefill_padded``: prefill of n tokens against the same n tokens padded to L. A
+    multi-signature conversion can break one signature silently (measured: fp16 of this
+    export, TF 2.18.1 — decode's logits wrong while prefill's are right).
     """
     import numpy as np
 
@@ -184,38 +203,42 @@ def self_consistency(model_path) -> float:
     interpreter = load_interpreter(model_path, 1)
     prefill = interpreter.get_signature_runner("prefill")
     decode = interpreter.get_signature_runner("decode")
-    L = int(prefill.get_input_details()["token_ids"]["shape"][1])
     vocab = int(prefill.get_output_details()["logits"]["shape"][1])
-    n = max(1, min(4, L - 2))
+    dets = decode.get_input_details()
+    L = int(dets["cache"]["shape"][2]) if "cache" in dets else None
+    n = 4 if L is None else max(1, min(4, L - 2))
     ids = [(vocab - 1 if i == 0 else (7 * i) % vocab) for i in range(n)]
-    tokens = np.zeros([1, L], np.int32)
-    tokens[0, :n] = ids
-    first = prefill(token_ids=tokens, prompt_length=np.array(n, np.int32))
+
+    def pre(tokens, length):
+        return prefill(token_ids=np.array([tokens], np.int32), prompt_length=np.array(length, np.int32))
+
+    first = pre(ids, n)
     t = int(np.argmax(first["logits"][0]))
     feed = {"token_id": np.array([[t]], np.int32), "index": np.array(n, np.int32)}
-    if "cache" in decode.get_input_details():
+    if "cache" in dets:
         feed["cache"] = first["cache"]
     via_decode = decode(**feed)["logits"][0]
-    tokens[0, n] = t
-    via_prefill = prefill(token_ids=tokens, prompt_length=np.array(n + 1, np.int32))["logits"][0]
-    a = via_decode.astype(np.float64) - via_decode.mean()
-    b = via_prefill.astype(np.float64) - via_prefill.mean()
-    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return 1.0 - (float((a * b).sum()) / denom if denom else 1.0)
+    via_prefill = pre(ids + [t], n + 1)["logits"][0]
+    out = {"decode": _inconsistency(via_decode, via_prefill)}
+    if L is not None and int(prefill.get_input_details()["token_ids"]["shape_signature"][1]) == -1:
+        padded = pre(ids + [0] * (L - n), n)["logits"][0]
+        out["prefill_padded"] = _inconsistency(pre(ids, n)["logits"][0], padded)
+    return out
 
 
 def check_converted(model_path, saved_model_dir) -> None:
     """The convert worker's checks on a prefill/decode conversion: weights present
-    (parameters from the export) and decode consistent with prefill."""
+    (parameters from the export) and decode (and prefill at the prompt's length)
+    consistent with prefill."""
     meta_path = Path(saved_model_dir) / CALIBRATION_FILE
     parameters = json.loads(meta_path.read_text()).get("parameters") if meta_path.is_file() else None
     check_weights_present(model_path, parameters)
-    rel = self_consistency(model_path)
-    if not rel <= MAX_SELF_INCONSISTENCY:
-        raise ConversionError(
-            f"{model_path}: decode disagrees with prefill on the same position (1 - correlation of "
-            f"the logits = {rel:.3f}, allowed {MAX_SELF_INCONSISTENCY}): the converter "
-            "produced a broken decode signature (seen with fp16 of this export, TF 2.18.1)")
+    for key, rel in self_consistency(model_path).items():
+        if not rel <= MAX_SELF_INCONSISTENCY:
+            raise ConversionError(
+                f"{model_path}: {key} disagrees with prefill on the same position (1 - correlation of "
+                f"the logits = {rel:.3f}, allowed {MAX_SELF_INCONSISTENCY}): the converter "
+                f"produced a broken {key} signature (seen with fp16 of this export, TF 2.18.1)")
 
 
 def representative_dataset(prompts: list[str], saved_model_dir=None,
@@ -226,7 +249,9 @@ def representative_dataset(prompts: list[str], saved_model_dir=None,
     each signature on its first sample (tensorflow/lite/python/optimize/calibrator.py).
     Prompts are tokenized with the ids the export stored beside the SavedModel (bytes
     mod vocabulary as a fallback); caches for ``decode`` come from running the float
-    SavedModel itself, so decode is calibrated on real cache values.
+    SavedModel itself, so decode is calibrated on real cache values. Prefill samples are
+    padded to the longest calibration prompt, not to max length: the ranges of the
+    positions computed are the same, at a fraction of the cost.
     """
     import numpy as np
 
@@ -241,11 +266,14 @@ def representative_dataset(prompts: list[str], saved_model_dir=None,
         L, vocab, stateful = meta["max_length"], meta["vocabulary_size"], meta["stateful"]
         loaded = tf.saved_model.load(str(saved_model_dir))
         pre, dec = loaded.signatures["prefill"], loaded.signatures["decode"]
-        for p in prompts:
-            ids = meta["calibration"].get(p) or [vocab - 1] + [b % vocab for b in p.encode("utf-8")]
-            ids = ids[:L - 1]
+        all_ids = [(meta["calibration"].get(p) or [vocab - 1] + [b % vocab for b in p.encode("utf-8")])[:L - 1]
+                   for p in prompts]
+        # The calibrator sizes a signature's inputs once, on its first sample: every prompt
+        # is padded to the longest one (not to L, which made prefill cost L positions each).
+        width = max(len(ids) for ids in all_ids)
+        for ids in all_ids:
             n = len(ids)
-            token_ids = np.zeros([1, L], np.int32)
+            token_ids = np.zeros([1, width], np.int32)
             token_ids[0, :n] = ids
             feed = {"token_ids": token_ids, "prompt_length": np.array(n, np.int32)}
             yield "prefill", feed

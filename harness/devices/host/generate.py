@@ -35,23 +35,34 @@ class Oneshot:
 class PrefillDecodeRunner:
     """Greedy generation on the ``prefill``/``decode`` signature runners of one interpreter.
 
-    Times each interpreter call alone (perf_counter_ns around the signature runner call:
-    input copy, invoke, output copy); ``wall_ms`` spans the whole generation including
-    the host-side argmax between steps.
+    ``prefill`` gets the prompt's n tokens as ``token_ids`` [1, n] when the model takes the
+    prompt's length (its input's shape signature is [1, -1]: it computes n positions), and
+    padded to [1, L] for models made before (all L positions). Times each interpreter call alone
+    (perf_counter_ns around the signature runner call: input copy, invoke, output copy);
+    ``wall_ms`` spans the whole generation including the host-side argmax between steps.
     """
 
     def __init__(self, interpreter, max_length: int):
         import numpy as np
 
         self.np = np
-        self.max_length = int(max_length)
-        self.prefill = interpreter.get_signature_runner("prefill")
+        self.max_length = self.L = int(max_length)
         self.decode = interpreter.get_signature_runner("decode")
-        self.stateful = "cache" not in self.decode.get_input_details()
-        dets = self.prefill.get_input_details()
-        self.L = int(dets["token_ids"]["shape"][1])
-        if self.L != self.max_length:
-            raise ValueError(f"model max length {self.L} != spec max length {self.max_length}")
+        self.prefill = interpreter.get_signature_runner("prefill")
+        dets = self.decode.get_input_details()
+        self.stateful = "cache" not in dets
+        # The stateless cache carries the model's max length; a stateful model's is the
+        # spec's (the spec names the file by sha256, and both come from one conversion).
+        model_L = None if self.stateful else int(dets["cache"]["shape"][2])
+        if model_L is not None and model_L != self.L:
+            raise ValueError(f"model max length {model_L} != spec max length {self.L}")
+        token_dim = self.prefill.get_input_details()["token_ids"]
+        # [1, -1]: the prompt's own length (prefill computes n positions); [1, L]: padded to L.
+        self.prefill_takes_prompt_length = int(token_dim["shape_signature"][1]) == -1
+
+    def prefill_length(self, n: int) -> int:
+        """How many positions the prefill call computes for an n-token prompt."""
+        return min(n, self.L) if self.prefill_takes_prompt_length else self.L
 
     def run(self, ids: list[int], *, forced: list[int] | None = None, keep_logits: bool = False) -> dict:
         """Greedy from ``ids`` to max length; with ``forced``, feed those tokens instead
@@ -60,7 +71,8 @@ class PrefillDecodeRunner:
         L = self.L
         ids = [int(i) for i in ids][:L]
         n = len(ids)
-        token_ids = np.zeros([1, L], np.int32)
+        P = self.prefill_length(n)
+        token_ids = np.zeros([1, P], np.int32)
         token_ids[0, :n] = ids
         out_ids = list(ids)
         argmaxes: list[int] = []
@@ -93,7 +105,7 @@ class PrefillDecodeRunner:
         wall_ns = clock() - t_start
         return {"wall_ns": wall_ns, "prefill_ns": prefill_ns, "decode_ns": decode_ns,
                 "output_token_ids": out_ids, "argmax": argmaxes, "logits": logits_seen,
-                "prompt_token_count": n}
+                "prompt_token_count": n, "prefill_length": P}
 
     def generate(self, prompt_used: str, spec: dict, prompt_index: int) -> dict:
         r = self.run(spec["prompt_token_ids"][prompt_index])
