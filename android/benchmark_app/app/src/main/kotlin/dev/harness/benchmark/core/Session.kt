@@ -189,7 +189,7 @@ class BenchmarkSession(private val platform: Platform) {
             val ids = spec.promptTokenIds ?: throw BenchmarkFailure("prefill_decode needs prompt_token_ids")
             val f: (String, Int) -> Generated = { _, promptIndex ->
                 val r = GreedyDecoder.run(engine, ids[promptIndex]) { platform.monotonicNanos() }
-                // output_text stays empty: the host detokenizes output_token_ids (harness/runner.py).
+                // output_text stays empty: the host detokenizes output_token_ids (harness/run/spec.py).
                 Generated(
                     r.wallNanos / 1.0e6, "", r.outputTokenIds.size, r.promptTokenCount,
                     r.prefillNanos / 1.0e6, r.decodeNanos.map { it / 1.0e6 }, r.outputTokenIds
