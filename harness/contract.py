@@ -17,12 +17,12 @@ APP_PACKAGE = "dev.harness.benchmark"
 APP_ACTIVITY = ".BenchmarkActivity"
 APP_COMPONENT = f"{APP_PACKAGE}/{APP_ACTIVITY}"
 # The version of the app this harness expects; an older installed app is replaced.
-APP_VERSION_CODE = 2
+APP_VERSION_CODE = 3
 # The TensorFlow Lite runtime built into the app (android/benchmark_app/gradle.properties,
 # harness.tfliteRuntimeVersion). The app's versionName carries it as "+tflite-<version>", so the
 # host can read it with `dumpsys package` without running the app (docs/app-contract.md).
 APP_TFLITE_RUNTIME_VERSION = "2.18.0"
-APP_VERSION_NAME = f"0.2.0+tflite-{APP_TFLITE_RUNTIME_VERSION}"
+APP_VERSION_NAME = f"0.3.0+tflite-{APP_TFLITE_RUNTIME_VERSION}"
 _VERSION_NAME_RUNTIME_RE = re.compile(r"\+tflite-(?P<version>[0-9]+(?:\.[0-9]+)*)$")
 
 LOG_TAG = "HarnessBench"

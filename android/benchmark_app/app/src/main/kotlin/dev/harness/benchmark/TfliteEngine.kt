@@ -106,12 +106,20 @@ class TfliteEngine internal constructor(
  * copies `logits` (and, stateless, `cache`) out, as the host's signature runner does. The stateless
  * cache lives in two direct buffers used in turn: a decode call reads the one the previous call
  * filled and writes the other, so no cache is allocated per step.
+ *
+ * Prefill's `token_ids` comes in two forms, told apart by its shape signature: `[1, -1]` (export
+ * code version 6 and later) takes the prompt's own n ids and computes n positions; `[1, L]` (older
+ * models) takes them padded to L. The feed is an `int[1][n]` array: when its shape differs from the
+ * input tensor's, `runSignature` resizes the input and re-allocates the signature's tensors before
+ * copying it in (inside the timed call, as the host's Python signature runner does). The stateless
+ * cache has L positions in both forms.
  */
 class TflitePrefillDecodeEngine internal constructor(
     private val interpreter: Interpreter,
     private val delegate: Delegate?,
-    override val maxLength: Int,
+    override val maxLength: Int?,
     override val stateful: Boolean,
+    override val prefillTakesPromptLength: Boolean,
     private val vocab: Int,
     cacheBytes: Int,
     override val threadsConfigured: Int
@@ -121,12 +129,20 @@ class TflitePrefillDecodeEngine internal constructor(
     private val cacheA: ByteBuffer? = if (stateful) null else ByteBuffer.allocateDirect(cacheBytes).order(ByteOrder.nativeOrder())
     private val cacheB: ByteBuffer? = if (stateful) null else ByteBuffer.allocateDirect(cacheBytes).order(ByteOrder.nativeOrder())
     private val logits = Array(1) { FloatArray(vocab) }
-    private val tokenIds = Array(1) { IntArray(maxLength) }
+    /** Prefill's feed, [1, n] or [1, L]; re-made only when the length changes. */
+    private var tokenIds = Array(1) { IntArray(if (prefillTakesPromptLength) 0 else maxLength ?: 0) }
     private val tokenId = Array(1) { IntArray(1) }
 
     override fun prefill(tokenIds: IntArray, promptLength: Int): DecodeStep {
-        require(tokenIds.size == maxLength) { "token_ids has ${tokenIds.size} ids, the model takes $maxLength" }
-        System.arraycopy(tokenIds, 0, this.tokenIds[0], 0, maxLength)
+        if (prefillTakesPromptLength) {
+            require(tokenIds.size == promptLength && promptLength >= 1 && (maxLength == null || promptLength <= maxLength)) {
+                "token_ids has ${tokenIds.size} ids for a prompt of $promptLength, the model takes the prompt's 1..${maxLength ?: "L"}"
+            }
+        } else {
+            require(tokenIds.size == maxLength) { "token_ids has ${tokenIds.size} ids, the model takes $maxLength" }
+        }
+        if (this.tokenIds[0].size != tokenIds.size) this.tokenIds = Array(1) { IntArray(tokenIds.size) }
+        System.arraycopy(tokenIds, 0, this.tokenIds[0], 0, tokenIds.size)
         val inputs = HashMap<String, Any>()
         inputs[Contract.INPUT_TOKEN_IDS] = this.tokenIds
         inputs[Contract.INPUT_PROMPT_LENGTH] = promptLength
@@ -170,20 +186,40 @@ class TflitePrefillDecodeEngine internal constructor(
             }
             val pre = Contract.SIGNATURE_PREFILL
             val dec = Contract.SIGNATURE_DECODE
+            // The shape signature, not the shape: a [1, -1] input's shape is whatever it was last
+            // resized to (1 after loading).
             val ids = interpreter.getInputTensorFromSignature(Contract.INPUT_TOKEN_IDS, pre)
-            val shape = ids.shape()
-            require(ids.dataType() == DataType.INT32 && shape.size == 2 && shape[0] == 1) {
-                "prefill input token_ids is ${ids.dataType()} ${shape.toList()}, expected INT32 [1, L]"
+            val sig = ids.shapeSignature()
+            require(ids.dataType() == DataType.INT32 && sig.size == 2 && sig[0] == 1 && (sig[1] == -1 || sig[1] >= 1)) {
+                "prefill input token_ids is ${ids.dataType()} ${sig.toList()}, expected INT32 [1, L] or [1, -1]"
             }
-            val logits = interpreter.getOutputTensorFromSignature(Contract.OUTPUT_LOGITS, pre)
+            val takesPromptLength = sig[1] == -1
+            // decode's shapes are all fixed: its logits give the vocabulary, its cache input L.
+            val logits = interpreter.getOutputTensorFromSignature(Contract.OUTPUT_LOGITS, dec)
             val ls = logits.shape()
             require(logits.dataType() == DataType.FLOAT32 && ls.size == 2 && ls[0] == 1) {
-                "prefill output logits is ${logits.dataType()} ${ls.toList()}, expected FLOAT32 [1, vocab]"
+                "decode output logits is ${logits.dataType()} ${ls.toList()}, expected FLOAT32 [1, vocab]"
             }
             // Stateless when decode takes the cache (the host's test: "cache" among decode's inputs).
             val stateful = Contract.TENSOR_CACHE !in interpreter.getSignatureInputs(dec).toList()
-            val cacheBytes = if (stateful) 0 else interpreter.getOutputTensorFromSignature(Contract.TENSOR_CACHE, pre).numBytes()
-            return TflitePrefillDecodeEngine(interpreter, delegate, shape[1], stateful, ls[1], cacheBytes, threads)
+            var cacheLength: Int? = null
+            var cacheBytes = 0
+            if (!stateful) {
+                val cache = interpreter.getInputTensorFromSignature(Contract.TENSOR_CACHE, dec)
+                val cs = cache.shape()
+                require(cache.dataType() == DataType.FLOAT32 && cs.size == 5) {
+                    "decode input cache is ${cache.dataType()} ${cs.toList()}, expected FLOAT32 [layers, 2, L, heads, head_dim]"
+                }
+                cacheLength = cs[2]
+                cacheBytes = cache.numBytes()
+            }
+            val fixedLength = if (takesPromptLength) null else sig[1]
+            if (fixedLength != null && cacheLength != null) {
+                require(fixedLength == cacheLength) { "prefill token_ids length $fixedLength != cache positions $cacheLength" }
+            }
+            return TflitePrefillDecodeEngine(
+                interpreter, delegate, fixedLength ?: cacheLength, stateful, takesPromptLength, ls[1], cacheBytes, threads
+            )
         }
     }
 }

@@ -34,7 +34,7 @@ import java.util.concurrent.TimeUnit
 
 /**
  * BenchmarkActivity on the JVM (Robolectric, Android 15), started with exactly the extras the
- * host's `am start` sends (harness/app.py run_block: --es spec_path P --es run_id R), with a fake
+ * host's `am start` sends (harness/devices/android/app_client.py run_block: --es spec_path P --es run_id R), with a fake
  * engine behind the Engine interface (TFLite's native library does not load on the JVM). The
  * platform is the real AndroidPlatform: thermal status, headroom and isInteractive come from the
  * shadowed PowerManager, the battery temperature from the sticky ACTION_BATTERY_CHANGED intent.

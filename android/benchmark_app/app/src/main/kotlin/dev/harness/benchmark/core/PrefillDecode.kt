@@ -9,17 +9,29 @@ class DecodeStep(val logits: FloatArray, val cache: Any?)
 
 /**
  * A loaded prefill/decode model (docs/generation-metrics.md): signatures `prefill`
- * (token_ids int32 [1, L], prompt_length int32) and `decode` (token_id int32 [1, 1], index int32,
- * plus `cache` when stateless). Each call's time is taken by the loop around it.
+ * (token_ids int32 [1, n] or [1, L], prompt_length int32) and `decode` (token_id int32 [1, 1],
+ * index int32, plus `cache` when stateless). Each call's time is taken by the loop around it.
  */
 interface PrefillDecodeEngine : Engine {
-    /** L, the length of prefill's `token_ids` input: the max length baked into the model. */
-    val maxLength: Int
+    /**
+     * L, the max length baked into the model, where the model states it: prefill's `token_ids`
+     * length when that is fixed, else the stateless cache's positions. Null for a stateful model
+     * whose prefill takes the prompt's length (nothing in its signatures carries L); the loop then
+     * runs to the spec's max length, as the host's runner does.
+     */
+    val maxLength: Int?
 
     /** True when `decode` takes no `cache` input (the cache lives in the model's variables). */
     val stateful: Boolean
 
-    /** [tokenIds] has length [maxLength]: the prompt's ids, then zeros. */
+    /**
+     * True when prefill's `token_ids` has shape signature [1, -1] (export code version 6 and
+     * later): it takes the prompt's own n ids and computes n positions. False for a model whose
+     * input is fixed at [1, L]: it is fed the prompt padded with zeros to L.
+     */
+    val prefillTakesPromptLength: Boolean
+
+    /** [tokenIds]: the prompt's n ids, then (when prefill does not take the prompt's length) zeros up to L. */
     fun prefill(tokenIds: IntArray, promptLength: Int): DecodeStep
 
     /** [cache] is the previous call's [DecodeStep.cache] for a stateless model, null for a stateful one. */
@@ -36,9 +48,12 @@ class PrefillDecodeOutput(
 )
 
 /**
- * The greedy loop of the host's `PrefillDecodeRunner.run` (harness/decode_export.py), step for step:
+ * The greedy loop of the host's `PrefillDecodeRunner.run` (harness/devices/host/generate.py), step
+ * for step, with L = the spec's max length (the runner's `max_length`):
  *
- * - `ids = prompt_token_ids[:L]`, `n = len(ids)`, token_ids = ids padded with zeros to L;
+ * - `ids = prompt_token_ids[:L]`, `n = len(ids)`; prefill's token_ids = exactly the n ids ([1, n])
+ *   when the model takes the prompt's length ([PrefillDecodeEngine.prefillTakesPromptLength]),
+ *   else the ids padded with zeros to L ([1, L]); prompt_length = n either way;
  * - one `prefill(token_ids, n)`; then for `index = n .. L-1`: the argmax of the last logits is the
  *   token at position `index`; unless `index == L-1`, `decode(token, index[, cache])` gives the
  *   next logits. So it generates `L - n` tokens with `L - n - 1` decode calls; a prompt of L or
@@ -62,15 +77,21 @@ object GreedyDecoder {
         return best
     }
 
-    fun run(engine: PrefillDecodeEngine, promptIds: List<Long>, clock: () -> Long): PrefillDecodeOutput {
-        val length = engine.maxLength
+    /** How many ids prefill is fed for an n-id prompt (the host's `prefill_length`): n, or L padded. */
+    fun prefillLength(n: Int, maxLength: Int, takesPromptLength: Boolean): Int =
+        if (takesPromptLength) minOf(n, maxLength) else maxLength
+
+    fun run(engine: PrefillDecodeEngine, promptIds: List<Long>, maxLength: Int, clock: () -> Long): PrefillDecodeOutput {
+        val length = maxLength
+        require(length >= 1) { "max length $length < 1" }
+        engine.maxLength?.let { require(it == length) { "model max length $it != spec max length $length" } }
         val ids = promptIds.take(length).map { id ->
             if (id < 0 || id > Int.MAX_VALUE) throw IllegalArgumentException("token id $id is outside int32")
             id.toInt()
         }
         if (ids.isEmpty()) throw IllegalArgumentException("empty prompt_token_ids (the start token is part of the prompt)")
         val n = ids.size
-        val tokenIds = IntArray(length)
+        val tokenIds = IntArray(prefillLength(n, length, engine.prefillTakesPromptLength)) // zeros beyond n
         for (i in 0 until n) tokenIds[i] = ids[i]
         val out = ArrayList<Int>(length)
         out.addAll(ids)

@@ -183,13 +183,16 @@ class BenchmarkSession(private val platform: Platform) {
             Generated(o.wallNanos / 1.0e6, o.text, o.tokenCount, o.promptTokenCount)
         }
         is PrefillDecodeEngine -> {
-            if (engine.maxLength != spec.maxLength) {
-                throw BenchmarkFailure("model max length ${engine.maxLength} != spec max length ${spec.maxLength}")
+            // The model's L where it states one (a stateful model taking the prompt's length does
+            // not); the loop runs to the spec's, as the host's PrefillDecodeRunner does.
+            val modelLength = engine.maxLength
+            if (modelLength != null && modelLength != spec.maxLength) {
+                throw BenchmarkFailure("model max length $modelLength != spec max length ${spec.maxLength}")
             }
             val ids = spec.promptTokenIds ?: throw BenchmarkFailure("prefill_decode needs prompt_token_ids")
             val f: (String, Int) -> Generated = { _, promptIndex ->
-                val r = GreedyDecoder.run(engine, ids[promptIndex]) { platform.monotonicNanos() }
-                // output_text stays empty: the host detokenizes output_token_ids (harness/runner.py).
+                val r = GreedyDecoder.run(engine, ids[promptIndex], spec.maxLength) { platform.monotonicNanos() }
+                // output_text stays empty: the host detokenizes output_token_ids (harness/run/spec.py).
                 Generated(
                     r.wallNanos / 1.0e6, "", r.outputTokenIds.size, r.promptTokenCount,
                     r.prefillNanos / 1.0e6, r.decodeNanos.map { it / 1.0e6 }, r.outputTokenIds

@@ -7,12 +7,22 @@ import org.junit.Assert.assertFalse
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertSame
 import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
 import org.junit.Test
 
-/** A model whose k-th call (0 = prefill) answers the vector's logits[k]; it records what it was fed. */
+/**
+ * A model whose k-th call (0 = prefill) answers the vector's logits[k]; it records what it was fed.
+ * It states its max length as the real engine does: none for a stateful model whose prefill takes
+ * the prompt's length (the loop then runs to the max length it is given).
+ */
 class VectorEngine(private val v: JSONObject) : PrefillDecodeEngine {
-    override val maxLength: Int = v.getInt("max_length")
+    override val prefillTakesPromptLength: Boolean = when (val kind = v.getString("prefill_input")) {
+        "prompt" -> true
+        "padded" -> false
+        else -> throw IllegalArgumentException("vector '${v.getString("name")}': prefill_input '$kind'")
+    }
     override val stateful: Boolean = v.getBoolean("stateful")
+    override val maxLength: Int? = if (stateful && prefillTakesPromptLength) null else v.getInt("max_length")
     override val threadsConfigured: Int = 1
     override val delegateUsed: String = "cpu"
     private val rows: JSONArray = v.getJSONArray("logits")
@@ -60,28 +70,56 @@ class PrefillDecodeTest {
 
     @Test
     fun greedyLoopFollowsTheSharedVectors() {
-        assertTrue(vectors.length() >= 8)
+        assertTrue(vectors.length() >= 11)
+        val kinds = HashMap<String, Int>()
         for (i in 0 until vectors.length()) {
             val v = vectors.getJSONObject(i)
             val name = v.getString("name")
             val engine = VectorEngine(v)
+            val max = v.getInt("max_length")
             var t = 0L
-            val r = GreedyDecoder.run(engine, longs(v.getJSONArray("prompt_token_ids"))) { t += 1000; t }
+            val r = GreedyDecoder.run(engine, longs(v.getJSONArray("prompt_token_ids")), max) { t += 1000; t }
             assertEquals(name, ints(v.getJSONArray("expected_output_token_ids")), r.outputTokenIds)
             assertEquals(name, v.getInt("expected_prompt_length"), r.promptTokenCount)
             assertEquals(name, v.getInt("expected_prompt_length"), engine.prefillLength)
             val feeds = v.getJSONArray("expected_decode_feeds")
             assertEquals(name, (0 until feeds.length()).map { ints(feeds.getJSONArray(it)) }, engine.feeds)
             assertEquals(name, v.getJSONArray("logits").length(), engine.calls)
-            val max = v.getInt("max_length")
+            // The prefill feed: exactly the prompt's n ids ([1, n]) or the ids padded with zeros to L.
             val ids = longs(v.getJSONArray("prompt_token_ids")).take(max).map { it.toInt() }
-            assertEquals(name, ids + List(max - ids.size) { 0 }, engine.prefillIds)
+            val kind = v.getString("prefill_input")
+            kinds[kind] = (kinds[kind] ?: 0) + 1
+            val expectedFeed = if (kind == "prompt") ids else ids + List(max - ids.size) { 0 }
+            assertEquals(name, expectedFeed, engine.prefillIds)
+            assertEquals(name, if (kind == "prompt") v.getInt("expected_prompt_length") else max, engine.prefillIds!!.size)
             assertEquals(name, feeds.length(), r.decodeNanos.size)
             // Each call is timed alone (two clock readings around it); wall spans them all.
             assertEquals(name, 1000L, r.prefillNanos)
             assertTrue(name, r.decodeNanos.all { it == 1000L })
             assertTrue(name, r.wallNanos >= r.prefillNanos + r.decodeNanos.sum())
         }
+        // Both prefill forms are exercised, and every vector was one of them (VectorEngine refuses others).
+        assertTrue(kinds.toString(), (kinds["prompt"] ?: 0) >= 3 && (kinds["padded"] ?: 0) >= 1)
+    }
+
+    @Test
+    fun prefillLengthIsThePromptsOrL() {
+        assertEquals(3, GreedyDecoder.prefillLength(3, 8, takesPromptLength = true))
+        assertEquals(8, GreedyDecoder.prefillLength(8, 8, takesPromptLength = true))
+        assertEquals(8, GreedyDecoder.prefillLength(3, 8, takesPromptLength = false))
+    }
+
+    @Test
+    fun aModelOfAnotherMaxLengthIsRefusedBeforeAnyCall() {
+        val v = vectors.getJSONObject(0)
+        val engine = VectorEngine(v)
+        try {
+            GreedyDecoder.run(engine, listOf(4L, 1L), v.getInt("max_length") + 1) { 0L }
+            fail("ran with a max length the model does not have")
+        } catch (e: IllegalArgumentException) {
+            assertEquals("model max length 6 != spec max length 7", e.message)
+        }
+        assertEquals(0, engine.calls)
     }
 
     @Test
@@ -94,7 +132,7 @@ class PrefillDecodeTest {
 
     @Test(expected = IllegalArgumentException::class)
     fun emptyPromptIsRefused() {
-        GreedyDecoder.run(VectorEngine(vectors.getJSONObject(0)), emptyList()) { 0L }
+        GreedyDecoder.run(VectorEngine(vectors.getJSONObject(0)), emptyList(), 6) { 0L }
     }
 
     @Test

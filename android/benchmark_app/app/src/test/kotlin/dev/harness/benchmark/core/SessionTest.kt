@@ -194,16 +194,25 @@ class SessionTest {
         assertTrue(engine.closed)
     }
 
-    /** Stateless L-position model whose next token at position p is p % 5 (one-hot logits). */
-    private class PositionEngine(override val maxLength: Int, override val stateful: Boolean = false) : PrefillDecodeEngine {
+    /**
+     * An L-position model whose next token at position p is p % 5 (one-hot logits); it records the
+     * length of every prefill feed. [maxLength] null: a stateful model taking the prompt's length.
+     */
+    private class PositionEngine(
+        override val maxLength: Int?,
+        override val stateful: Boolean = false,
+        override val prefillTakesPromptLength: Boolean = false
+    ) : PrefillDecodeEngine {
         override val threadsConfigured = 2
         override val delegateUsed = "cpu"
         var prefills = 0
         var decodes = 0
+        val prefillFeeds = ArrayList<List<Int>>()
         var closed = false
         private fun oneHot(position: Int) = FloatArray(5).also { it[position % 5] = 1f }
         override fun prefill(tokenIds: IntArray, promptLength: Int): DecodeStep {
             prefills += 1
+            prefillFeeds.add(tokenIds.toList())
             return DecodeStep(oneHot(promptLength), if (stateful) null else "c")
         }
         override fun decode(tokenId: Int, index: Int, cache: Any?): DecodeStep {
@@ -256,6 +265,41 @@ class SessionTest {
     }
 
     @Test
+    fun aStatefulModelTakingThePromptsLengthRunsToTheSpecsMaxLength() {
+        // Nothing in such a model's signatures carries L: the loop runs to the spec's max length,
+        // and prefill is fed each prompt's own ids ([1, 2] and [1, 3]), never padded.
+        val engine = PositionEngine(null, stateful = true, prefillTakesPromptLength = true)
+        val platform = FakePlatform(results) { _, _ -> engine }
+        val out = BenchmarkSession(platform).run(pdSpec("jvm-pd-prompt", maxLength = 7), "jvm-pd-prompt")
+        assertEquals(out.error, "ok", out.status)
+        val gens = result(out).getJSONArray("generations")
+        assertEquals(4, gens.length())
+        assertEquals(gens.length(), engine.prefillFeeds.size)
+        for (i in 0 until gens.length()) {
+            val g = gens.getJSONObject(i)
+            val prompt = if (g.getInt("prompt_index") == 0) listOf(4, 1) else listOf(4, 1, 2)
+            assertEquals(prompt, engine.prefillFeeds[i])
+            val ids = g.getJSONArray("output_token_ids")
+            assertEquals(prompt + (prompt.size until 7).map { it % 5 }, (0 until ids.length()).map { ids.getInt(it) })
+            assertEquals(7 - prompt.size - 1, g.getJSONArray("decode_ms").length())
+        }
+    }
+
+    @Test
+    fun aPaddedModelIsFedThePromptPaddedToL() {
+        val engine = PositionEngine(6)
+        val platform = FakePlatform(results) { _, _ -> engine }
+        val out = BenchmarkSession(platform).run(pdSpec("jvm-pd-padded"), "jvm-pd-padded")
+        assertEquals(out.error, "ok", out.status)
+        val gens = result(out).getJSONArray("generations")
+        assertEquals(gens.length(), engine.prefillFeeds.size)
+        for (i in 0 until gens.length()) {
+            val padded = if (gens.getJSONObject(i).getInt("prompt_index") == 0) listOf(4, 1, 0, 0, 0, 0) else listOf(4, 1, 2, 0, 0, 0)
+            assertEquals(padded, engine.prefillFeeds[i])
+        }
+    }
+
+    @Test
     fun prefillDecodeModelOfAnotherMaxLengthIsAnError() {
         val engine = PositionEngine(8)
         val platform = FakePlatform(results) { _, _ -> engine }
@@ -271,6 +315,7 @@ class SessionTest {
         val engine = object : PrefillDecodeEngine {
             override val maxLength = 6
             override val stateful = true
+            override val prefillTakesPromptLength = false
             override val threadsConfigured = 1
             override val delegateUsed = "cpu"
             override fun prefill(tokenIds: IntArray, promptLength: Int) = DecodeStep(FloatArray(5), null)
