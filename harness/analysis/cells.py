@@ -29,7 +29,9 @@ CELL_KEYS = ["device_alias", "device_fingerprint", "emulated", "model_source", "
 REFERENCE_KEYS = [k for k in CELL_KEYS if k != "variant"]
 _FLOAT = ["wall_ms", "tokens_generated", "prompt_index", "size_bytes", "load_ms", "vmhwm_kb", "rss_before_load_kb",
           "prefill_ms", "decode_tokens_per_s", "thermal_status_before", "thermal_status_after",
-          "thermal_headroom_before", "thermal_headroom_after", "int8_share", "index", "drift_token_agreement"]
+          "thermal_headroom_before", "thermal_headroom_after", "thermal_headroom_before_age_ms",
+          "thermal_headroom_after_age_ms", "interactive_before", "interactive_after",
+          "int8_share", "index", "drift_token_agreement"]
 _OBJECT = ["phase", "block_status", "run_id", "block_id", "stopped_early", "weight_census", "op_census", "app_version",
            "model_sha256", "block_error", "timestamp", "harness_commit"]
 
@@ -98,18 +100,28 @@ def _timing(c: Columns, idx: np.ndarray) -> dict:
     }
 
 
+def real_headroom(c: Columns, m: np.ndarray, when: str) -> np.ndarray:
+    """Thermal headroom values that were read at that moment: a reused reading (age > 0, the
+    app asked Android at most once a second) repeats an earlier one and is not counted again;
+    an unknown age (older files) counts as a reading."""
+    age = c[f"thermal_headroom_{when}_age_ms"][m]
+    return np.where(np.isnan(age) | (age == 0), c[f"thermal_headroom_{when}"][m], np.nan)
+
+
 def _conditions(c: Columns, idx: np.ndarray) -> dict:
-    """Thermal state and early stops of the measured samples."""
+    """Thermal state, the display, and early stops of the measured samples."""
     m = idx[c.measured[idx]]
     status = np.concatenate([c["thermal_status_before"][m], c["thermal_status_after"][m]])
-    headroom = np.concatenate([c["thermal_headroom_before"][m], c["thermal_headroom_after"][m]])
+    before, after = real_headroom(c, m, "before"), real_headroom(c, m, "after")
     hot = ((np.nan_to_num(c["thermal_status_before"][m]) >= THROTTLED_THERMAL_STATUS)
            | (np.nan_to_num(c["thermal_status_after"][m]) >= THROTTLED_THERMAL_STATUS)
-           | (np.nan_to_num(c["thermal_headroom_before"][m]) >= THROTTLED_HEADROOM)
-           | (np.nan_to_num(c["thermal_headroom_after"][m]) >= THROTTLED_HEADROOM))
+           | (np.nan_to_num(before) >= THROTTLED_HEADROOM) | (np.nan_to_num(after) >= THROTTLED_HEADROOM))
+    # interactive is 1.0/0.0/NaN: 0 = the screen was off or locked at that moment
+    dark = (c["interactive_before"][m] == 0) | (c["interactive_after"][m] == 0)
     sampled = idx[np.isin(c["phase"][idx], ["warmup", "measured"])]
     return {"throttled_samples": int(hot.sum()), "max_thermal_status": _nanmax(status),
-            "max_thermal_headroom": _nanmax(headroom),
+            "max_thermal_headroom": _nanmax(np.concatenate([before, after])),
+            "not_interactive_samples": int(dark.sum()),
             "stopped_early_samples": int((c["stopped_early"][sampled] == True).sum())}  # noqa: E712 (None too)
 
 

@@ -23,6 +23,7 @@ DEFAULT_MIN_SAMPLES = 5           # measured samples per cell
 MARKERS = {
     "emulated": "EMULATED", "synthetic": "SYNTHETIC", "failed": "FAILED",
     "few_samples": "few samples", "high_cv": "high CV", "throttled": "throttled",
+    "not_interactive": "screen off",
     "not_quantized": "not quantized", "stopped_early": "stopped early",
 }
 # Markers a banner already states for the whole page: tables leave them out of a row's notes.
@@ -77,6 +78,10 @@ def _quality_checks(c: Any, add: Callable[..., None]) -> None:
         add("throttled", f"{c['throttled_samples']} of {c['n']} measured samples taken while thermal status "
                          f">= {THROTTLED_THERMAL_STATUS} or thermal headroom >= {THROTTLED_HEADROOM:g} "
                          f"(max status {c['max_thermal_status']:.0f}{headroom}); cool down and rerun")
+    if c.get("not_interactive_samples"):
+        add("not_interactive", f"{c['not_interactive_samples']} of {c['n']} measured samples ran while the screen "
+                               "was off or the device locked: a phone then runs the app in the background "
+                               "(slower, or frozen); keep it awake and unlocked, and rerun")
     quantized = c["variant"] in variants_mod.VARIANTS and variants_mod.VARIANTS[c["variant"]].quantized
     if quantized and c["n"] + c["n_warmup"] > 0:
         same_size = math.isfinite(c["_ref_size"]) and c["size_bytes"] == c["_ref_size"]

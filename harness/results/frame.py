@@ -33,6 +33,8 @@ SAMPLE_COLUMNS = [
     "phase", "index", "prompt_index", "wall_ms", "tokens_generated", "token_count",
     "prompt_token_count", "stopped_early", "thermal_status_before", "thermal_status_after",
     "thermal_headroom_before", "thermal_headroom_after",
+    "thermal_headroom_before_age_ms", "thermal_headroom_after_age_ms",
+    "interactive_before", "interactive_after",
     "prefill_ms", "decode_ms_total", "decode_tokens_per_s",
 ]
 BLOCK_COLUMNS = [
@@ -108,7 +110,8 @@ def _block_base(doc: RunDocument, block, source: str) -> dict:
 NUMERIC = ["wall_ms", "load_ms", "prefill_ms", "decode_ms_total", "decode_tokens_per_s", "int8_share", "fp16_share",
            "fp32_share", "size_bytes", "vmhwm_kb", "pss_kb", "rss_before_load_kb", "tokens_generated", "token_count",
            "prompt_token_count", "thermal_status_before", "thermal_status_after", "thermal_headroom_before",
-           "thermal_headroom_after"]
+           "thermal_headroom_after", "thermal_headroom_before_age_ms", "thermal_headroom_after_age_ms",
+           "interactive_before", "interactive_after"]
 
 
 def _decode(s: dict) -> tuple[float | None, float | None]:

@@ -344,3 +344,22 @@ def test_terminal_renders_to_console(report):
     render_terminal(report, Console(file=buf, width=250, color_system=None))
     out = buf.getvalue()
     assert "WARNING: EMULATED DEVICE" in out and re.search(r"pixel7 .*fp32", out)
+
+
+def test_headroom_counts_real_readings_and_a_dark_screen_is_flagged(df):
+    """A reused headroom reading (age > 0) is not a second reading; a sample taken with the
+    screen off or locked (interactive false) is flagged."""
+    d = df[df["device_alias"] == "pixel7"].copy()
+    m = d["phase"] == "measured"
+    d.loc[m, "thermal_headroom_before"] = 1.2          # over the severe threshold, but ...
+    d.loc[m, "thermal_headroom_before_age_ms"] = 450.0  # ... a reused reading
+    d.loc[m, "thermal_headroom_after"] = 0.3
+    d.loc[m, "thermal_headroom_after_age_ms"] = 0.0
+    d.loc[m, "thermal_status_before"] = d.loc[m, "thermal_status_after"] = 0
+    assert not any(f.kind == "throttled" for f in rep.build_report(d).findings)
+    d.loc[m, "thermal_headroom_before_age_ms"] = 0.0    # now it was read then: it counts
+    assert any(f.kind == "throttled" for f in rep.build_report(d).findings)
+    first = d.index[m][0]
+    d.loc[first, "interactive_after"] = 0.0
+    (dark,) = [f for f in rep.build_report(d).findings if f.kind == "not_interactive"]
+    assert dark.message.startswith("1 of ") and "screen was off" in dark.message
