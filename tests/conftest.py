@@ -13,7 +13,7 @@ fresh device process AND a fresh adb server on free ports with its own HOME (the
 writes ``$HOME/.android/adbkey``), without ADB_SERVER_SOCKET/ANDROID_SERIAL; both are
 torn down afterwards whatever happened.
 
-Options via a marker::
+Options via markers (a module's ``pytestmark`` and the test's own are merged, the test's winning)::
 
     @pytest.mark.emulator(profile="emulator-x86_64", app_version_code=None,
                           faults={...}, state={...}, hostrun_cmd=[...])
@@ -248,8 +248,9 @@ def _emulated_device(state_root: Path, adb_server: AdbServer, options: dict):
 
 @pytest.fixture
 def emulated_device(request, tmp_path, adb_server) -> EmulatedDevice:
-    marker = request.node.get_closest_marker("emulator")
-    options = dict(marker.kwargs) if marker else {}
+    options: dict = {}
+    for marker in reversed(list(request.node.iter_markers("emulator"))):   # module first, the test's own last
+        options.update(marker.kwargs)
     yield from _emulated_device(tmp_path / "emulators", adb_server, options)
 
 

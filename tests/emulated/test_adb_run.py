@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 
 from harness import cli, contract
-from helpers import TINY_MAX_LENGTH, load_result
+from helpers import FAKE_RUNNER, TINY_MAX_LENGTH, load_result
 
-pytestmark = pytest.mark.timeout(300)
+# The harness's ADB path and its fault handling are under test here, not TensorFlow: the
+# emulated app runs the fake runner (tests/emulated/fake_hostrun.py, the same contract)
+# except where a test says otherwise. test_run_end_to_end_then_nothing_pushed runs the real one.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.emulator(hostrun_cmd=FAKE_RUNNER)]
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +60,8 @@ def assert_no_duplicates(doc):
         assert len(keys) == len(set(keys))
 
 
-def test_run_end_to_end_then_nothing_pushed(tiny_models, emulated_device, tmp_path):
+@pytest.mark.emulator(hostrun_cmd=None)      # the real host app: TensorFlow on the pushed models
+def test_run_end_to_end_with_the_real_app(tiny_models, emulated_device, tmp_path):
     cfg = write_config(tmp_path / "devices.yaml", emulated_device.adb_port, {"dut": emulated_device.serial})
     assert run(tmp_path, cfg) == 0
     (doc,) = runs_in(tmp_path)
@@ -86,6 +90,13 @@ def test_run_end_to_end_then_nothing_pushed(tiny_models, emulated_device, tmp_pa
     assert not list(emulated_device.host_path(contract.RESULT_DIR).glob("*.json"))
     assert not list(emulated_device.host_path(contract.DEFAULT_WORK_DIR + "/specs").glob("*"))
 
+
+def test_a_second_run_pushes_nothing_and_a_changed_model_again(tiny_models, emulated_device, tmp_path):
+    cfg = write_config(tmp_path / "devices.yaml", emulated_device.adb_port, {"dut": emulated_device.serial})
+    assert run(tmp_path, cfg) == 0
+    (doc,) = runs_in(tmp_path)
+    assert doc["deployments"][0]["pushed"] and doc["deployments"][0]["pushed_bytes"] > 0
+
     # Second run: nothing pushed.
     assert run(tmp_path, cfg) == 0
     second = runs_in(tmp_path)[-1] if runs_in(tmp_path)[-1]["run_id"] != doc["run_id"] else runs_in(tmp_path)[0]
@@ -106,7 +117,7 @@ def test_two_devices_in_parallel(tiny_models, emulated_device, adb_server, tmp_p
     from harness.emulator import start_emulator, stop_emulator
 
     second = start_emulator("dut2", profile="pixel8", state_root=tmp_path / "emu2", adb_port=adb_server.port,
-                            env=adb_server.env)
+                            env=adb_server.env, hostrun_cmd=FAKE_RUNNER)
     try:
         cfg = write_config(tmp_path / "devices.yaml", adb_server.port,
                            {"dut": emulated_device.serial, "dut2": second.serial})
@@ -241,9 +252,9 @@ def test_hot_device_is_waited_for_until_it_cools(tiny_models, emulated_device, t
     assert not env.get("thermal_gate_timed_out")
 
 
+@pytest.mark.emulator(hostrun_cmd=FAKE_RUNNER + ["--sleep", "0.4"])   # slow enough to interrupt between blocks
 def test_interrupted_run_resumes_without_duplicates(tiny_models, emulated_device, tmp_path):
     cfg = write_config(tmp_path / "devices.yaml", emulated_device.adb_port, {"dut": emulated_device.serial})
-    emulated_device.set_faults(latency_ms_per_packet=20)   # slow enough to interrupt between blocks
     env = {**os.environ, "HARNESS_CACHE": os.environ["HARNESS_CACHE"]}
     argv = [sys.executable, "-m", "harness.cli", "run", "--device", "dut", "--model", "synthetic:tiny",
             "--variants", "fp32,dynamic,fp16", "--max-length", str(TINY_MAX_LENGTH), "--context-window", "3",
@@ -266,7 +277,6 @@ def test_interrupted_run_resumes_without_duplicates(tiny_models, emulated_device
     assert doc["status"] == "interrupted"
     kept = {b["block_id"]: b["samples"] for b in doc["blocks"]}
     assert 1 <= len(kept) < 6
-    emulated_device.clear_faults()
     assert cli.main(["run", "--resume", doc["run_id"], "--results-dir", str(tmp_path / "results"),
                      "--config", str(cfg), "--no-report"]) == 0
     (done,) = runs_in(tmp_path)
