@@ -112,5 +112,19 @@ def validate_spec(doc: Any) -> None:
         raise ContractError("spec: prefill_decode needs prompt_token_ids, one list per prompt")
 
 
+def error_result(spec: dict, message: str) -> dict:
+    """A result of status ``error`` for an app that left none (it hung and was stopped, it died)."""
+    return {
+        "contract_version": CONTRACT_VERSION, "run_id": spec["run_id"], "status": "error", "error": message,
+        "app": {"package": APP_PACKAGE, "version_name": "unknown", "version_code": 0, "runtime": "unknown",
+                "tflite_version": "unknown"},
+        "device": {"fingerprint": "", "model": "", "emulated": False},
+        "model": {"path": spec["model_path"], "sha256": None, "size_bytes": None},
+        "load_ms": None, "threads_used": None, "delegate_used": None,
+        "memory": {"vmhwm_kb": None, "pss_kb": None, "rss_before_load_kb": None},
+        "generations": [], "started_at": "", "finished_at": "",
+    }
+
+
 def validate_result(doc: Any) -> None:
     _validate(doc, "result")
