@@ -14,6 +14,7 @@ from harness.convert.artifact import Converted
 from harness.devices import gate
 from harness.devices.android import app_client, probes
 from harness.devices.android.adb import Adb
+from harness.devices.android.device_lock import DeviceLock
 from harness.devices.base import ProgressFn
 from harness.errors import DeviceError, UserError
 
@@ -35,6 +36,23 @@ class AndroidDevice:
         self.default_threads = cfg.threads
         self._on_close = on_close          # e.g. stop the emulated phone discovery started
         self._props: dict[str, str] | None = None
+        self._lock: DeviceLock | None = None
+
+    # ------------------------------------------------------------------ one run at a time
+    def lock_key(self) -> str:
+        """This device on this machine: its adb server and serial."""
+        return f"adb-{self.adb.server.host}-{self.adb.server.port}-{self.adb.serial}"
+
+    def claim(self, run_id: str, wait_s: float, on_wait: ProgressFn) -> None:
+        """Hold the lock on the device itself (``device_lock``) for the run, or wait / refuse."""
+        lock = DeviceLock(self.adb, self.alias, self.cfg.work_dir, run_id)
+        lock.acquire(wait_s, on_wait)
+        self._lock = lock
+
+    def cpu_count(self) -> int | None:
+        """Cores the device has (``nproc``, else ``/sys/devices/system/cpu/possible``); None if it won't say."""
+        out = self.adb.shell_batch([["nproc"], ["cat", "/sys/devices/system/cpu/possible"]], timeout_s=30)
+        return probes.cpu_count(*out)
 
     # ------------------------------------------------------------------ identity
     def props(self) -> dict[str, str]:
@@ -156,13 +174,19 @@ class AndroidDevice:
         return self.deploy(models, lambda _msg: None)
 
     def cleanup_run(self, run_id: str) -> None:
-        """Remove this run's spec and result files left on the device (e.g. by a block cut short)."""
+        """Stop the app (an interrupted run's block must not go on heating the phone) and remove
+        this run's spec and result files left on the device. The run holds the device's lock, so
+        the app is this run's."""
+        self.adb.shell(["am", "force-stop", contract.APP_PACKAGE], timeout_s=30, check=False)
         for directory in (f"{self.cfg.work_dir}/specs", contract.RESULT_DIR):
             names = [n for n in self.adb.list_dir(directory) if n.startswith(run_id)]
             if names:
                 self.adb.shell(["rm", "-f", *[f"{directory}/{n}" for n in names]], check=False)
 
     def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         if self._on_close is not None:
             try:
                 self._on_close()
