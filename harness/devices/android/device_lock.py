@@ -102,7 +102,8 @@ class DeviceLock:
         with tempfile.TemporaryDirectory(prefix="harness-lock-") as tmp:
             local = Path(tmp) / "owner.json"
             local.write_text(json.dumps(self.owner), encoding="utf-8")
-            self.adb.push(local, self.owner_path)
+            self.adb.push(local, self.owner_path + ".part")
+        self.adb.shell(["mv", self.owner_path + ".part", self.owner_path])   # readers see all of it or none
         return True
 
     def _break(self, owner: dict | None, reason: str, say: ProgressFn) -> None:
