@@ -42,15 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from harness import signals
 
+    signals.install()     # first: a SIGTERM while the commands' modules load is an interrupt too
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:
+        print("harness: interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)        # usage errors: argparse prints usage and exits 2
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
     args.argv = ["harness", *argv]
     on_error = getattr(args, "exit_on_error", 1)
-    signals.install()
     try:
         return args.func(args)
     except HarnessError as e:
