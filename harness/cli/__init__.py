@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness: {e}", file=sys.stderr)
         return on_error
     except KeyboardInterrupt:
+        signals.ignore_further()
         print("harness: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:

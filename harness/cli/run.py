@@ -179,13 +179,8 @@ def _measure(rec, plan, jobs, display, console) -> str:
     totals = {j.device.alias: per_block * len(j.cells) * plan.rounds for j in jobs}
     finished = rec.finished_ids()
     done = {a: sum(1 for b in finished if b.startswith(f"{a}/")) for a in totals}
-    try:
-        with display.run_progress(totals, per_block, done) as advance:
-            return execute(jobs, plan, rec, advance)
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: finished blocks are in {rec.path}; "
-                      f"finish with: harness run --resume {rec.run_id}")
-        raise
+    with display.run_progress(totals, per_block, done) as advance:
+        return execute(jobs, plan, rec, advance)
 
 
 def _start(args, results_dir: Path, config_path: Path, console):
@@ -243,6 +238,11 @@ def run(args) -> int:
             from harness.run import drift
 
             drift.measure_run(rec, source)
+    except KeyboardInterrupt:
+        if rec is not None:      # a file to finish (a new run interrupted while converting has none)
+            console.print(f"[yellow]interrupted[/]: finished blocks are in {rec.path}; "
+                          f"finish with: harness run --resume {rec.run_id}")
+        raise
     finally:
         run_lock.release()
     return _finish(args, rec, jobs, status, results_dir, console)

@@ -3,7 +3,8 @@ so whole ``harness run`` commands run in a real process in milliseconds per bloc
 
 Its behaviour comes from HARNESS_TEST_FAKE_DEVICE (JSON): ``run_s`` seconds per block,
 ``close_s`` seconds its close takes, ``cores`` (cpu_count), ``fail_runs`` (link drops before
-runs succeed), and ``marker``: a file that gets a line ``<pid> open|claim|close <alias>``.
+runs succeed), ``hold_until``: a file whose appearance lets blocks finish (at most 60 s),
+and ``marker``: a file that gets a line ``<pid> open|claim|run|close <alias>``.
 Started through ``fake_run.py``, which registers the kind and calls ``harness.cli.main``.
 """
 from __future__ import annotations
@@ -34,6 +35,10 @@ class ScriptedDevice(FakeDevice):
         _mark("claim", self.alias)
 
     def run(self, spec, model, on_progress):
+        _mark("run", self.alias)
+        hold, deadline = _options().get("hold_until"), time.monotonic() + 60
+        while hold and not os.path.exists(hold) and time.monotonic() < deadline:
+            time.sleep(0.02)
         for _ in range(spec["warmup_runs"] + spec["measured_runs"]):
             time.sleep(_options().get("run_s", 0.0) / max(1, spec["warmup_runs"] + spec["measured_runs"]))
             on_progress("HARNESS_PROGRESS")
