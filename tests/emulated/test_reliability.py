@@ -130,6 +130,24 @@ def test_a_live_lock_from_another_host_is_honoured(tiny_models, emulated_device,
 
 
 @pytest.mark.emulator(**SLOW_APP)
+def test_a_phone_that_hangs_as_the_run_starts_is_reconnected(tiny_models, emulated_device, tmp_path, capsys,
+                                                            monkeypatch):
+    """Found by the soak: the claim was the run's first adb call and had no retry, so a phone left
+    hung by an earlier fault failed every run that came after (12 of 32 in one soak)."""
+    import harness.devices.android.adb
+
+    monkeypatch.setattr(harness.devices.android.adb, "SOCKET_TIMEOUT_S", 2.0)
+    monkeypatch.setattr("harness.devices.android.device.CLAIM_RETRY_S", (0.2, 0.5, 1.0))
+    cfg = endpoint_config(tmp_path, emulated_device)
+    emulated_device.set_faults(hang_now=True)
+    assert cli.main(run_argv(cfg, tmp_path, runs="1")[len(HARNESS):]) == 0
+    err = capsys.readouterr().err
+    assert "timed out after 2 s without an answer; reconnecting, then asking again" in err
+    (doc,) = [load_result(p) for p in (tmp_path / "results").glob("*.json")]
+    assert doc["status"] == "complete"
+
+
+@pytest.mark.emulator(**SLOW_APP)
 def test_storage_full_mid_push_says_so_once_and_is_not_retried(tiny_models, emulated_device, tmp_path, capsys):
     """D10 (1.5b): ENOSPC on a push showed 'failed: FAIL' four times over 14 s, as a transient fault."""
     cfg = endpoint_config(tmp_path, emulated_device)

@@ -32,7 +32,6 @@ from harness.errors import DeviceError, HarnessError, UserError
 
 # Per read/write on an adb socket: a device silent this long is hung. Tests shorten it.
 SOCKET_TIMEOUT_S = float(os.environ.get("HARNESS_ADB_TIMEOUT_S") or 30.0)
-SHELL_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 10.0
 SERVER_START_TIMEOUT_S = 20.0
 PUSH_CHUNK_BYTES = 64 * 1024      # the sync protocol's largest DATA packet
@@ -206,10 +205,11 @@ class Adb:
             self._device = self.server.client().device(serial=self.serial)
         return self._device
 
-    def _fail(self, command: str, e: BaseException) -> AdbCallError:
+    def _fail(self, command: str, e: BaseException, timeout_s: float | None = None) -> AdbCallError:
         self._device = None   # a new connection next time
         if isinstance(e, (socket.timeout, TimeoutError, adbutils.AdbTimeout)):
-            return AdbCallError(self.serial, command, f"timed out after {SOCKET_TIMEOUT_S:.0f} s without an answer")
+            silent = timeout_s or SOCKET_TIMEOUT_S
+            return AdbCallError(self.serial, command, f"timed out after {silent:.0f} s without an answer")
         msg = _sync_error_text(e).strip() or "the connection to the device dropped"
         return AdbCallError(self.serial, command, msg)
 
@@ -219,13 +219,16 @@ class Adb:
                 return state
         return "absent"
 
-    def shell(self, argv: list[str], timeout_s: float = SHELL_TIMEOUT_S, check: bool = True) -> ShellResult:
-        """Run ``argv`` on the device (each element quoted), shell v2: exit status and stderr apart."""
+    def shell(self, argv: list[str], timeout_s: float | None = None, check: bool = True) -> ShellResult:
+        """Run ``argv`` on the device (each element quoted), shell v2: exit status and stderr apart.
+        ``timeout_s``: how long the device may stay silent (default SOCKET_TIMEOUT_S; longer
+        for commands that are slow to answer, such as hashing a model)."""
         command = shlex.join(argv)
+        timeout_s = timeout_s or SOCKET_TIMEOUT_S
         try:
             r = self._dev().shell2(command, timeout=timeout_s, v2=True)
         except (adbutils.AdbError, OSError, EOFError) as e:
-            raise self._fail(command, e) from None
+            raise self._fail(command, e, timeout_s) from None
         result = ShellResult(r.returncode, r.stdout, r.stderr)
         if check and result.exit_status != 0:
             raise AdbCallError(self.serial, command, "non-zero exit", result.exit_status,
@@ -241,7 +244,7 @@ class Adb:
             raise self._fail(command, e) from None
         return LineStream(conn)
 
-    def shell_batch(self, commands: list[list[str]], timeout_s: float = SHELL_TIMEOUT_S) -> list[str]:
+    def shell_batch(self, commands: list[list[str]], timeout_s: float | None = None) -> list[str]:
         """Run several harness-made commands in one shell call; their stdouts, in order.
 
         Each argv is quoted as in ``shell``; only the separators (``;`` and an echo of a
@@ -250,10 +253,11 @@ class Adb:
         """
         marker = "__HARNESS_SPLIT__"
         script = f" ; echo {marker} ; ".join(shlex.join(c) for c in commands)
+        timeout_s = timeout_s or SOCKET_TIMEOUT_S
         try:
             r = self._dev().shell2(script, timeout=timeout_s, v2=True)
         except (adbutils.AdbError, OSError, EOFError) as e:
-            raise self._fail(script, e) from None
+            raise self._fail(script, e, timeout_s) from None
         parts = r.stdout.split(marker + "\n")
         return (parts + [""] * len(commands))[:len(commands)]
 

@@ -6,6 +6,7 @@ thermal gate (``harness.devices.gate``). Finding devices is ``discovery``'s job.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from harness import contract
@@ -22,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_APK = ROOT / "android/benchmark_app/app/build/outputs/apk/release/app-release.apk"
 APK_BUILD_SCRIPT = "android/benchmark_app/scripts/build_apk.sh"
 RECONNECT_TIMEOUT_S = 30.0
+# Taking the device's lock is retried like a block: a drop or a hang at the start is not the end.
+CLAIM_RETRY_S = (1.0, 3.0, 9.0)
 # Keep this much free on the device beyond the models being pushed.
 FREE_SPACE_MARGIN_BYTES = 64 * 1024 * 1024
 
@@ -44,9 +47,22 @@ class AndroidDevice:
         return f"adb-{self.adb.server.host}-{self.adb.server.port}-{self.adb.serial}"
 
     def claim(self, run_id: str, wait_s: float, on_wait: ProgressFn) -> None:
-        """Hold the lock on the device itself (``device_lock``) for the run, or wait / refuse."""
+        """Hold the lock on the device itself (``device_lock``) for the run, or wait / refuse.
+        A device that drops or hangs meanwhile is reconnected and asked again, as a run would."""
         lock = DeviceLock(self.adb, self.alias, self.cfg.work_dir, run_id)
-        lock.acquire(wait_s, on_wait)
+        for pause in (*CLAIM_RETRY_S, None):
+            try:
+                lock.acquire(wait_s, on_wait)
+                break
+            except DeviceError as e:
+                if pause is None:
+                    raise
+                on_wait(f"{e}; reconnecting, then asking again in {pause:.0f} s")
+                time.sleep(pause)
+                try:
+                    self.reconnect()
+                except DeviceError:
+                    pass
         self._lock = lock
 
     def cpu_count(self) -> int | None:
@@ -160,9 +176,9 @@ class AndroidDevice:
     def run(self, spec: dict, model: Converted, on_progress: ProgressFn) -> dict:
         return app_client.run_block(self.adb, self.cfg.work_dir, spec, on_progress)
 
-    def recover(self, models: list[Converted]) -> dict | None:
+    def reconnect(self) -> None:
         """After a drop or a hang: re-attach a network device (disconnect + connect, since adb
-        never notices a device that hangs with its TCP open), wait for it, re-check the models."""
+        never notices a device that hangs with its TCP open) and wait for it."""
         if self.cfg.match.endpoint or self.adb.serial.count(":") == 1:
             self.adb.server.disconnect(self.adb.serial)
             try:
@@ -171,6 +187,10 @@ class AndroidDevice:
                 pass
         if not self.adb.wait_for_device(RECONNECT_TIMEOUT_S):
             raise DeviceError(self.alias, f"did not come back within {RECONNECT_TIMEOUT_S:.0f} s")
+
+    def recover(self, models: list[Converted]) -> dict | None:
+        """Reconnect, then re-check the models (a drop may have cut a push short)."""
+        self.reconnect()
         return self.deploy(models, lambda _msg: None)
 
     def cleanup_run(self, run_id: str) -> None:
