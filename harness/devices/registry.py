@@ -76,11 +76,14 @@ class _Holder:
         self.run_id, self.say, self.wait_s = run_id, say, wait_s
         self.deadline = time.monotonic() + max(0.0, wait_s)
         self.locks: list[FileLock] = []
+        self.held: dict[str, str] = {}      # lock key -> the alias it was taken for
 
     def left(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
 
     def host_lock(self, key: str, alias: str) -> None:
+        if key in self.held:       # flock would wait for ourselves: two aliases, one device
+            raise UserError(f"{alias} and {self.held[key]} are the same device; name it once")
         name = re.sub(r"[^A-Za-z0-9._-]", "_", key)
         lock = FileLock(paths.cache_root() / "locks" / f"device-{name}.lock", f"run {self.run_id} on {alias}")
 
@@ -89,6 +92,7 @@ class _Holder:
             self.say(f"{alias} is in use by {who}; waiting up to {self.left():.0f} s for it")
         try:
             self.locks.append(lock.acquire(self.left(), waiting))
+            self.held[key] = alias
         except LockHeld as e:
             who = e.holder.describe() if e.holder else "another process"
             hint = f"waited {self.wait_s:.0f} s" if self.wait_s > 0 else "--device-wait SECONDS waits for it"
@@ -97,6 +101,18 @@ class _Holder:
     def release(self) -> None:
         for lock in reversed(self.locks):
             lock.release()
+
+
+def _lock_order(names: list[str], cfg: config_mod.Config | None) -> list[str]:
+    """The aliases in one total order of their lock keys, the same in every run: two runs that
+    name the same two devices in opposite orders must not each hold one and wait for the other."""
+    def key(alias: str) -> tuple[int, str]:
+        if alias == HOST:
+            return 0, "host"
+        c = cfg.get(alias)
+        found = _kind(c.kind).lock_key(c)
+        return (0, found) if found else (1, alias)    # found only by looking: after the others
+    return sorted(names, key=key)
 
 
 def _open_one(alias: str, cfg: config_mod.Config | None, holder: _Holder) -> Device:
@@ -135,13 +151,14 @@ def open_devices(names: list[str], config_path: Path, run_id: str = "unnamed",
         if HOST in names:
             devices.append(_open_one(HOST, cfg, holder))
         if ALL in names:
-            for d in _open_all(cfg, config_path):      # attached already: hold them in turn
-                holder.host_lock(d.lock_key(), d.alias)
+            for d in sorted(_open_all(cfg, config_path), key=lambda d: d.lock_key()):
+                holder.host_lock(d.lock_key(), d.alias)      # attached already: hold them in turn
                 devices.append(d)
                 d.claim(run_id, holder.left(), say)
         else:
-            for alias in [n for n in names if n != HOST]:
+            for alias in _lock_order([n for n in names if n != HOST], cfg):
                 devices.append(_open_one(alias, cfg, holder))
+            devices.sort(key=lambda d: names.index(d.alias))      # back in the order asked
         yield devices
     finally:
         with signals.shielded():     # a second Ctrl-C must not orphan an emulated phone

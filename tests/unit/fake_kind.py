@@ -2,7 +2,7 @@
 so whole ``harness run`` commands run in a real process in milliseconds per block.
 
 Its behaviour comes from HARNESS_TEST_FAKE_DEVICE (JSON): ``run_s`` seconds per block,
-``close_s`` seconds its close takes, ``cores`` (cpu_count), ``fail_runs`` (link drops before
+``close_s`` seconds its close takes, ``claim_s`` seconds taking its lock takes, ``cores`` (cpu_count), ``fail_runs`` (link drops before
 runs succeed), ``hold_until``: a file whose appearance lets blocks finish (at most 60 s),
 and ``marker``: a file that gets a line ``<pid> open|claim|run|close <alias>``.
 Started through ``fake_run.py``, which registers the kind and calls ``harness.cli.main``.
@@ -33,6 +33,7 @@ class ScriptedDevice(FakeDevice):
 
     def claim(self, run_id, wait_s, on_wait):
         _mark("claim", self.alias)
+        time.sleep(_options().get("claim_s", 0.0))
 
     def run(self, spec, model, on_progress):
         _mark("run", self.alias)

@@ -29,7 +29,10 @@ class World:
     def __init__(self, tmp: Path):
         self.tmp, self.results, self.marker = tmp, tmp / "results", tmp / "marker"
         self.config = tmp / "devices.yaml"
-        self.config.write_text("devices:\n  fk1:\n    kind: fake\n    serial: one\n")
+        self.config.write_text("devices:\n  fk1:\n    kind: fake\n    serial: one\n"
+                               "  fk2:\n    kind: fake\n    serial: two\n"
+                               "  fk1-again:\n    kind: fake\n    serial: one\n")
+        self.started: list[subprocess.Popen] = []
         self.env = {**os.environ, "HARNESS_CACHE": str(tmp / "cache"),
                     "HARNESS_TEST_CONVERT_WORKER": str(UNIT.parent / "stub_convert_worker.py"),
                     "HARNESS_TEST_CONVERT_LOG": str(tmp / "convert.log")}
@@ -44,8 +47,10 @@ class World:
         # A terminal's Ctrl-C reaches a child even when pytest runs as a background job (SIGINT ignored).
         err = open(stderr, "w") if stderr else subprocess.PIPE
         try:
-            return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
-                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            self.started.append(p)
+            return p
         finally:
             if stderr:
                 err.close()
@@ -76,7 +81,12 @@ class World:
 
 @pytest.fixture
 def world(tmp_path) -> World:
-    return World(tmp_path)
+    w = World(tmp_path)
+    yield w
+    for p in w.started:            # a failed test leaves no run behind
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def errors(err: str) -> list[str]:
@@ -163,6 +173,19 @@ def test_a_device_in_use_is_refused_or_waited_for(world):
     assert a["blocks"][-1]["finished_at"] <= b["blocks"][0]["started_at"]
 
 
+def test_two_runs_naming_two_devices_in_opposite_orders_do_not_deadlock(world):
+    """Found by the soak: 'emu0,emu1' and 'emu1,emu0' at once each held one and waited for the
+    other until --device-wait ran out. Devices are now taken in one order, whatever the order asked."""
+    first = world.start(device="fk1,fk2", claim_s=1.5)
+    world.wait_for(lambda: f"{first.pid} claim fk1" in world.marks())
+    second = world.start("--device-wait", "60", device="fk2,fk1")
+    assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
+    for doc in world.docs():
+        assert doc["status"] == "complete" and len(doc["blocks"]) == 4
+    second_pid_marks = [m.split()[1:] for m in world.marks() if m.startswith(f"{second.pid} ")]
+    assert second_pid_marks[:2] == [["open", "fk1"], ["claim", "fk1"]]          # fk1 first, as asked of all
+
+
 # ----------------------------------------------------------------- in this process (faster)
 
 @pytest.fixture
@@ -176,9 +199,9 @@ def here(world, monkeypatch):
     for k in ("HARNESS_CACHE", "HARNESS_TEST_CONVERT_WORKER", "HARNESS_TEST_CONVERT_LOG"):
         monkeypatch.setenv(k, world.env[k])
 
-    def run(*args: str, resume: str | None = None, **fake) -> int:
+    def run(*args: str, resume: str | None = None, device: str = "fk1", **fake) -> int:
         monkeypatch.setenv("HARNESS_TEST_FAKE_DEVICE", json.dumps({"marker": str(world.marker), **fake}))
-        plan = ["--resume", resume] if resume else ["--device", "fk1", "--variants", "fp32,dynamic",
+        plan = ["--resume", resume] if resume else ["--device", device, "--variants", "fp32,dynamic",
                                                     "--max-length", "16", "--runs", "2", "--warmup", "0"]
         return cli.main(["run", *plan, "--config", str(world.config), "--results-dir", str(world.results),
                          "--no-report", *args])
@@ -218,6 +241,11 @@ def test_a_lost_device_ends_with_the_resume_line_and_a_resume_checks_devices_yam
     assert here(resume=doc["run_id"]) == 0                        # as it was: it finishes
     (done,) = world.docs()
     assert done["status"] == "complete" and len(done["blocks"]) == 2
+
+
+def test_one_device_named_twice_is_refused(world, here, capsys):
+    assert here(device="fk1,fk1-again") == 1
+    assert errors(capsys.readouterr().err) == ["harness: fk1-again and fk1 are the same device; name it once"]
 
 
 @pytest.mark.parametrize("run_id", ["../outside/victim", "/etc/passwd", "a/../../b", ".."])
