@@ -70,6 +70,7 @@ class Soak:
         self.lock = threading.Lock()
         self.handles = []
         self.interrupted: list[str] = []                 # run ids to resume
+        self.running: set[subprocess.Popen] = set()
 
     # ------------------------------------------------------------------ set-up
     def env(self) -> dict:
@@ -115,6 +116,8 @@ class Soak:
         p = subprocess.Popen(argv, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              start_new_session=True,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        with self.lock:
+            self.running.add(p)
         sig_name = self.rng.choice(list(SIGNALS)) if self.rng.random() < self.args.signal_rate else None
         if sig_name:
             try:
@@ -126,6 +129,8 @@ class Soak:
                     p.send_signal(sig)
                 self.counts[f"signals:{sig_name}"] += 1
         _, err = p.communicate(timeout=900)
+        with self.lock:
+            self.running.discard(p)
         self.counts[f"exit:{p.returncode}"] += 1
         with self.lock:
             self.counts["_log"] += 1
@@ -145,7 +150,7 @@ class Soak:
                 self.interrupted.append(run_id)
 
     def worker(self) -> None:
-        while not self.stop.is_set():
+        while not self.stop.is_set() and not self.calm.is_set():
             with self.lock:
                 if self.counts["runs"] + self.counts["resumes"] >= self.args.runs:
                     return
@@ -250,12 +255,23 @@ class Soak:
         me, mine = os.getpid(), []
         for p in psutil.process_iter(["pid", "cmdline"]):
             cmd = " ".join(p.info["cmdline"] or [])
-            if p.info["pid"] != me and str(self.root) in cmd:
+            try:        # an adb server a run restarted says where it belongs only in its environment
+                env = " ".join(f"{k}={v}" for k, v in p.environ().items() if k in ("HOME", "HARNESS_CACHE"))
+            except (psutil.Error, OSError):
+                env = ""
+            if p.info["pid"] != me and str(self.root) in cmd + " " + env:
                 mine.append(f"{p.info['pid']} {cmd[:120]}")
         return mine
 
     def teardown(self) -> dict:
         self.stop.set()
+        self.calm.set()                  # (an interrupted soak) no new runs; stop those going
+        with self.lock:
+            for p in list(self.running):
+                p.terminate()
+        deadline = time.monotonic() + 60
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.2)
         stopped = stop_emulator(all=True, state_root=self.root / "emulators", env=self.env())
         subprocess.run(["adb", "-P", str(self.adb_port), "kill-server"], env=self.env(), capture_output=True,
                        timeout=20)

@@ -216,9 +216,10 @@ def test_a_signal_stops_the_emulated_phone_the_run_started(tiny_models, adb_serv
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
     (doc,) = [load_result(f) for f in results.glob("*.json")]
-    assert doc["status"] == "interrupted" and len(doc["blocks"]) >= 1
+    assert doc["status"] == "interrupted" and len(doc["blocks"]) >= 1, err
     assert f"finish with: harness run --resume {doc['run_id']}" in err
-    wait_for(lambda: not handle.alive(), timeout=20)
+    wait_for(lambda: not handle.alive(), timeout=30)
     assert name not in {h.name for h in list_emulators()}
     fs = handle.fs_root
-    assert not list((fs / "data/local/tmp/harness/specs").glob("*")) and not (fs / LOCK_DIR.lstrip("/")).exists()
+    assert not list((fs / "data/local/tmp/harness/specs").glob("*")), err
+    assert not (fs / LOCK_DIR.lstrip("/")).exists(), err
