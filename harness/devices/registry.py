@@ -2,14 +2,16 @@
 
 ``host`` is this machine; every other alias comes from devices.yaml, whose ``kind:``
 (default ``android``) picks the package that finds it. A new kind — another OS, a cloud
-device farm — is one package with ``open_device(cfg)`` and ``attach(cfg, start_emulators)``
-plus one entry in ``KINDS``.
+device farm — is one package with ``open_device(cfg)``, ``attach(cfg, start_emulators)`` and
+``lock_key(cfg)`` plus one entry in ``KINDS``.
 
 A device is measured by one run at a time. Opening it takes a lock on this machine
 (``<cache>/locks/device-<adb server>-<serial>.lock``, or ``device-host.lock``), before an
 emulated phone is started, and then the device's own lock (``claim``: for a phone, a
 lock folder on the phone that harnesses on other machines honour too). A second run
 waits for both, up to ``wait_s``, with one line naming the holder, then gives up in one line.
+Every run takes its devices in the same order (of their lock keys), so two runs never wait
+for each other.
 """
 from __future__ import annotations
 
