@@ -1,10 +1,15 @@
 """devices.yaml -> validated, frozen dataclasses. Unknown keys and wrong types are refused.
 
 Every mistake is one line naming the file and the key: ``devices.yaml: devices.pixel7.cooldown.ceiling:
-unknown key (known: thermal_ceiling, max_wait_s, poll_s)``.
+unknown key (known: thermal_ceiling, max_wait_s, poll_s)``. Refused besides wrong types and
+unknown keys: a key given twice (YAML would keep the last silently), more than one way to
+find a device (serial, endpoint, match, emulated), an unknown ``kind``, durations that are
+negative, zero where zero means nothing, or not finite, and a file that is not UTF-8 text.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +104,43 @@ def _endpoint(where: str, value: str | None, path: Path) -> None:
         raise UserError(f"{path}: {where}: expected host:port, got {value!r}")
 
 
+def _durations(where: str, cd: Cooldown, path: Path) -> None:
+    """Seconds that must be finite and positive (poll, max wait) or at least zero (settle)."""
+    for name, minimum_open in (("poll_s", True), ("max_wait_s", True), ("settle_s", False)):
+        value = getattr(cd, name)
+        if not math.isfinite(value) or value < 0 or (minimum_open and value == 0):
+            want = "a number of seconds above 0" if minimum_open else "a number of seconds, 0 or more"
+            raise UserError(f"{path}: {where}.cooldown.{name}: must be {want}, got {value!r}")
+
+
+def _one_selector(where: str, match: Match, emulated: Emulated | None, path: Path) -> None:
+    """Exactly one way to find the device: serial, endpoint, match (model/device) or emulated."""
+    given = [name for name, present in (("serial", match.serial), ("endpoint", match.endpoint),
+                                        ("match", match.model or match.device), ("emulated", emulated))
+             if present]
+    if not given:
+        raise UserError(f"{path}: {where}: say how to find it: serial, endpoint, match or emulated")
+    if len(given) > 1:
+        raise UserError(f"{path}: {where}: give one of serial, endpoint, match or emulated, not "
+                        f"{' and '.join(given)} (which one would be measured?)")
+
+
+def _kind(where: str, kind: str, path: Path) -> str:
+    from harness.devices.registry import KINDS
+
+    if kind not in KINDS:
+        raise UserError(f"{path}: {where}.kind: unknown device kind {kind!r} (known: {', '.join(KINDS)})")
+    return kind
+
+
+def definition(cfg: DeviceConfig) -> dict:
+    """A device's definition as plain data, as recorded in a run's plan (``apk`` left out:
+    where the APK sits is not part of how the device measures)."""
+    d = dataclasses.asdict(cfg)
+    d.pop("apk", None)
+    return d
+
+
 def parse(doc: Any, path: Path) -> Config:
     top = _keys("(top)", doc, {"adb_server": str, "defaults": dict, "devices": dict}, path)
     _endpoint("adb_server", top.get("adb_server"), path)
@@ -123,13 +165,13 @@ def parse(doc: Any, path: Path) -> Config:
             if not 1024 <= emulated.port <= 65535 or 5555 <= emulated.port <= 5585:
                 raise UserError(f"{path}: {where}.emulated.port: {emulated.port} must be 1024-65535 and "
                                 "outside 5555-5585 (the adb server probes those for emulators)")
-        if not any((match.serial, match.endpoint, match.model, match.device, emulated)):
-            raise UserError(f"{path}: {where}: say how to find it: serial, endpoint, match or emulated")
+        _one_selector(where, match, emulated, path)
         cd_keys = {"thermal_ceiling": int, "max_wait_s": (int, float), "poll_s": (int, float),
                    "settle_s": (int, float)}
         cd = {**_keys("defaults.cooldown", defaults.get("cooldown"), cd_keys, path),
               **_keys(f"{where}.cooldown", body.get("cooldown"), cd_keys, path)}
         cooldown = Cooldown(**cd)
+        _durations(where, cooldown, path)
         if not 0 <= cooldown.thermal_ceiling <= 6:
             raise UserError(f"{path}: {where}.cooldown.thermal_ceiling: must be 0..6 "
                             f"({', '.join(f'{i} {n}' for i, n in enumerate(THERMAL_STATUS_NAMES))})")
@@ -139,7 +181,7 @@ def parse(doc: Any, path: Path) -> Config:
         work_dir = body.get("work_dir", defaults.get("work_dir", contract.DEFAULT_WORK_DIR))
         if not work_dir.startswith("/") or any(c in work_dir for c in "'\"`$;&|\n\\ "):
             raise UserError(f"{path}: {where}.work_dir: must be an absolute path of plain characters")
-        devices[alias] = DeviceConfig(alias=alias, match=match, kind=body.get("kind", "android"),
+        devices[alias] = DeviceConfig(alias=alias, match=match, kind=_kind(where, body.get("kind", "android"), path),
                                       emulated=emulated, threads=threads,
                                       cooldown=cooldown, work_dir=work_dir.rstrip("/"),
                                       adb_server=body.get("adb_server") or top.get("adb_server"),
@@ -147,11 +189,25 @@ def parse(doc: Any, path: Path) -> Config:
     return Config(path=path, adb_server=top.get("adb_server"), devices=devices)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path: Path) -> Config:
     path = Path(path)
     text = read_text(path, "device configuration")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)   # noqa: S506  a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

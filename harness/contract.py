@@ -124,6 +124,11 @@ def validate_spec(doc: Any) -> None:
         raise ContractError("spec: prefill_decode needs prompt_token_ids, one list per prompt")
 
 
+def error_result(spec: dict, message: str) -> dict:
+    """A result of status ``error`` for an app that left none (it hung and was stopped, it died)."""
+    return new_result(spec["run_id"], spec["model_path"], status="error", error=message)
+
+
 def validate_result(doc: Any) -> None:
     _validate(doc, "result")
 

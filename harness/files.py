@@ -57,15 +57,15 @@ def write_json_atomic(path: Path, doc: Any) -> None:
 
 
 def read_text(path: Path, what: str, encoding: str = "utf-8") -> str:
-    """A text file, or a one-line UserError: ``<what> <path>: no such file`` and the like."""
+    """A text file, or a one-line UserError: ``<path>: no such file (<what>)`` and the like."""
     path = Path(path)
     try:
         return path.read_bytes().decode(encoding)
     except FileNotFoundError:
-        raise UserError(f"{what} {path}: no such file") from None
+        raise UserError(f"{path}: no such file ({what})") from None
     except IsADirectoryError:
-        raise UserError(f"{what} {path}: is a directory, not a file") from None
+        raise UserError(f"{path}: is a directory, not a file ({what})") from None
     except UnicodeDecodeError:
-        raise UserError(f"{what} {path}: not UTF-8 text") from None
+        raise UserError(f"{path}: not UTF-8 text ({what})") from None
     except OSError as e:
-        raise UserError(f"{what} {path}: cannot read ({e.strerror})") from None
+        raise UserError(f"{path}: cannot read ({e.strerror}; {what})") from None

@@ -4,10 +4,13 @@ Reading a child's stdout line by line blocks until the child writes or closes it
 deadline checked after the read loop never fires for a child that hangs (a stuck
 interpreter, a converter that spins). Here a reader thread hands lines over a queue and
 the caller's loop waits on the queue with the time left; at the deadline, on Ctrl-C or
-on any error the child's whole process group is killed and reaped.
+on any error the child's whole process group is killed and reaped. A child running in
+another thread when the harness is interrupted is killed by ``kill_all`` (also at exit),
+so no benchmark app or converter outlives the harness.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import signal
@@ -17,6 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+
+_live: set[subprocess.Popen] = set()
+_live_lock = threading.Lock()
 
 
 class Deadline(Exception):
@@ -44,6 +51,20 @@ def kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+def kill_all() -> None:
+    """Kill every child ``run`` started that is still running (any thread's). Never raises."""
+    with _live_lock:
+        children = list(_live)
+    for child in children:
+        try:
+            kill_group(child)
+        except Exception:  # noqa: BLE001  cleanup never raises
+            pass
+
+
+atexit.register(kill_all)
+
+
 def run(argv: list[str], *, what: str, deadline_s: float, env: dict | None = None,
         stderr_path: Path | None = None, on_line: Callable[[str], None] | None = None) -> Finished:
     """Run ``argv``; call ``on_line`` for each stdout line as it comes; raise Deadline after
@@ -55,6 +76,8 @@ def run(argv: list[str], *, what: str, deadline_s: float, env: dict | None = Non
     finally:
         if stderr_path:
             stderr.close()
+    with _live_lock:
+        _live.add(proc)
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -93,6 +116,8 @@ def run(argv: list[str], *, what: str, deadline_s: float, env: dict | None = Non
         kill_group(proc)
         raise
     finally:
+        with _live_lock:
+            _live.discard(proc)
         reader.join(timeout=5)
         proc.stdout.close()
     return Finished(proc.returncode, out)

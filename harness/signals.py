@@ -26,6 +26,13 @@ def install() -> None:
         signal.signal(sig, _raise_interrupt)
 
 
+def ignore_further() -> None:
+    """The run is over and its cleanup done: a late signal must not turn exit 130 into a kill."""
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGINT, *HANDLED):
+            signal.signal(s, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def shielded():
     """Hold back SIGINT/SIGTERM/SIGHUP while cleanup runs; deliver nothing twice."""

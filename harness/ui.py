@@ -25,6 +25,34 @@ class _Status:
         console.log(message)
 
 
+# The executor's line at the start of each try of a block ("measuring fp32, max length ...").
+BLOCK_START = "measuring "
+
+
+class _Bar:
+    """One device's count: generations of blocks over, plus those of the block under way."""
+
+    def __init__(self, progress: Progress, alias: str, total: int, per_block: int, blocks_done: int):
+        self.progress, self.total, self.per_block = progress, total, per_block
+        self.base = min(total, blocks_done * per_block)
+        self.current = 0
+        self.current_block: str | None = None
+        self.task = progress.add_task("", total=total, alias=alias, completed=self.base)
+
+    def block(self, start_line: str) -> None:
+        if self.current_block is not None and start_line != self.current_block:
+            self.base += self.per_block        # the block before is over (measured, or failed for good)
+        self.current, self.current_block = 0, start_line     # a new block, or the same one again
+        self._show()
+
+    def generation(self) -> None:
+        self.current = min(self.current + 1, self.per_block)
+        self._show()
+
+    def _show(self) -> None:
+        self.progress.update(self.task, completed=min(self.total, self.base + self.current))
+
+
 class Display:
     """A thin layer over rich for the harness's progress output."""
 
@@ -41,26 +69,43 @@ class Display:
                       f"weights: {shares}  ({how})  {c.path}")
 
     @contextlib.contextmanager
-    def run_progress(self, totals: dict[str, int]):
-        """One bar per device; ``advance(alias, line)`` moves it on each finished generation."""
+    def run_progress(self, totals: dict[str, int], per_block: int, done: dict[str, int] | None = None):
+        """One bar per device, in generations: ``totals[alias]`` in all, ``per_block`` in each
+        block, ``done[alias]`` blocks finished before (a resumed run starts there).
+        ``advance(alias, line)`` moves it on each finished generation."""
         progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[alias]}"), BarColumn(),
                             MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
                             console=console, transient=False)
-        tasks = {alias: progress.add_task("", total=total, alias=alias) for alias, total in totals.items()}
-        lock = threading.Lock()
-
-        def advance(alias: str, message: str) -> None:
-            with lock:
-                task = tasks.get(alias)
-                if task is None:
-                    return
-                if message.startswith("HARNESS_PROGRESS"):
-                    progress.advance(task)
-                else:
-                    progress.update(task, description=message[:70])
-                    if message.startswith(("models:", "installing", "cooling", "still thermal")) or \
-                            "retry" in message or "fail" in message or "giving up" in message:
-                        progress.console.log(f"{alias}: {message}")
-
+        bars = Bars(progress, totals, per_block, done or {})
         with progress:
-            yield advance
+            yield bars.advance
+
+
+class Bars:
+    """The devices' bars and what moves them: a block tried again after a fault counts from its
+    start again, so a bar never passes its total."""
+
+    def __init__(self, progress: Progress, totals: dict[str, int], per_block: int, done: dict[str, int]):
+        self.progress = progress
+        self.bars = {alias: _Bar(progress, alias, total, per_block, done.get(alias, 0))
+                     for alias, total in totals.items()}
+        self._lock = threading.Lock()
+
+    def completed(self, alias: str) -> int:
+        task = self.bars[alias].task
+        return int(next(t.completed for t in self.progress.tasks if t.id == task))
+
+    def advance(self, alias: str, message: str) -> None:
+        with self._lock:
+            bar = self.bars.get(alias)
+            if bar is None:
+                return
+            if message.startswith("HARNESS_PROGRESS"):
+                bar.generation()
+                return
+            if message.startswith(BLOCK_START):
+                bar.block(message)
+            self.progress.update(bar.task, description=message[:70])
+            if message.startswith(("models:", "installing", "cooling", "still thermal")) or \
+                    "retry" in message or "fail" in message or "giving up" in message:
+                self.progress.console.log(f"{alias}: {message}")

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.analysis import stats
+from harness.analysis import defaults, stats
 from harness.analysis.cells import key_of
 from harness.errors import UserError
 
-DEFAULT_MIN_EFFECT = 0.05   # fraction: the interval's lower bound must clear 1.05 for "slower"
-DEFAULT_ALPHA = 0.05        # family-wise: Holm-corrected Mann-Whitney p-values are compared with it
-DEFAULT_CV_THRESHOLD = 0.10  # within-prompt CV above this on either side: "unstable" (too noisy to judge)
-DEFAULT_MIN_SAMPLES = 5     # measured samples per side below this: "unstable"
+DEFAULT_MIN_EFFECT = defaults.GATE_MIN_EFFECT
+DEFAULT_ALPHA = defaults.GATE_ALPHA
+DEFAULT_CV_THRESHOLD = defaults.GATE_CV_THRESHOLD
+DEFAULT_MIN_SAMPLES = defaults.GATE_MIN_SAMPLES
 CONFIDENCE = 0.95           # of the ratio's interval
 EXIT_OK = 0
 EXIT_REGRESSION = 1

@@ -11,13 +11,15 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from harness.analysis import defaults
+
 from harness.analysis.cells import (BYTES_PER_MB, CELL_KEYS, KIB_PER_MIB, REFERENCE_KEYS,  # noqa: F401
                                     REFERENCE_VARIANT, THROTTLED_HEADROOM, THROTTLED_THERMAL_STATUS,
                                     add_reference_ratios, summarise_cells)
 from harness.convert import variants as variants_mod
 
-DEFAULT_CV_THRESHOLD = 0.05       # fraction of the mean (5 %)
-DEFAULT_MIN_SAMPLES = 5           # measured samples per cell
+DEFAULT_CV_THRESHOLD = defaults.REPORT_CV_THRESHOLD
+DEFAULT_MIN_SAMPLES = defaults.REPORT_MIN_SAMPLES
 
 # Warning kinds, in the order they are listed, with their per-row marker.
 MARKERS = {

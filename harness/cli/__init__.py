@@ -39,26 +39,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupted(exiting: bool) -> int:
+    """Exit 130 after an interrupt. When the process is about to exit, a signal arriving
+    later (while Python finishes) is ignored: it must not turn 130 into a death by signal."""
+    from harness import signals
+
+    if exiting:
+        signals.ignore_further()
+    print("harness: interrupted", file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     from harness import signals
 
+    signals.install()     # first: a SIGTERM while the commands' modules load is an interrupt too
+    argv_given = argv
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:
+        return _interrupted(exiting=argv_given is None)
     args = parser.parse_args(argv)        # usage errors: argparse prints usage and exits 2
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
     args.argv = ["harness", *argv]
     on_error = getattr(args, "exit_on_error", 1)
-    signals.install()
     try:
         return args.func(args)
     except HarnessError as e:
         print(f"harness: {e}", file=sys.stderr)
         return on_error
     except KeyboardInterrupt:
-        print("harness: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(exiting=argv_given is None)
     except BrokenPipeError:
         return on_error
     except Exception as e:  # noqa: BLE001  a bug: one line, the traceback on request

@@ -19,7 +19,7 @@ EXIT_ERROR = 2
 
 
 def add_parser(sub) -> None:
-    from harness.analysis import compare as gate
+    from harness.analysis import defaults
 
     p = common.add_command(
         sub, "compare", help="regression gate: exit 1 on a slowdown, 2 when it cannot judge",
@@ -38,15 +38,15 @@ harness compare v1.2 latest --fail-on-unstable      # strict CI: a cell too nois
               "(see --allow-missing), an unexpected error")
     p.add_argument("baseline", help="baseline name (results/baselines/NAME.json), run id, 'latest', file or directory")
     p.add_argument("candidate", help="run id, 'latest', file or directory")
-    p.add_argument("--min-effect", type=common.ratio("--min-effect"), default=gate.DEFAULT_MIN_EFFECT,
+    p.add_argument("--min-effect", type=common.ratio("--min-effect"), default=defaults.GATE_MIN_EFFECT,
                    help="smallest slowdown that counts (fraction or percentage): the interval's lower bound "
                         "must clear it")
-    p.add_argument("--alpha", type=common.ratio("--alpha", low_open=True), default=gate.DEFAULT_ALPHA,
+    p.add_argument("--alpha", type=common.ratio("--alpha", low_open=True), default=defaults.GATE_ALPHA,
                    help="family-wise significance level (Holm over the cells)")
     p.add_argument("--cv-threshold", type=common.ratio("--cv-threshold", low_open=True),
-                   default=gate.DEFAULT_CV_THRESHOLD,
+                   default=defaults.GATE_CV_THRESHOLD,
                    help="a cell whose within-prompt CV is above this on either side is unstable")
-    p.add_argument("--min-samples", type=common.count("--min-samples", 2), default=gate.DEFAULT_MIN_SAMPLES,
+    p.add_argument("--min-samples", type=common.count("--min-samples", 2), default=defaults.GATE_MIN_SAMPLES,
                    help="a cell with fewer measured samples on either side is unstable")
     p.add_argument("--allow-missing", action="store_true",
                    help="compare the common cells when some were measured on one side only (they are listed)")

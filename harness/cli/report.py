@@ -9,7 +9,7 @@ from harness.errors import UserError
 
 
 def add_parser(sub) -> None:
-    from harness.analysis.summary import DEFAULT_CV_THRESHOLD, DEFAULT_MIN_SAMPLES
+    from harness.analysis import defaults
     from harness.reporters import FORMATS
 
     p = common.add_command(
@@ -32,8 +32,8 @@ harness report v1.2                             # a saved baseline""",
                    help="every column in the tables (the default table fits 100 columns for four variants)")
     common.add_results_dir(p)
     p.add_argument("--cv-threshold", type=common.ratio("--cv-threshold", low_open=True),
-                   default=DEFAULT_CV_THRESHOLD, help="warn when a cell's CV is above this fraction")
-    p.add_argument("--min-samples", type=common.count("--min-samples", 1), default=DEFAULT_MIN_SAMPLES,
+                   default=defaults.REPORT_CV_THRESHOLD, help="warn when a cell's CV is above this fraction")
+    p.add_argument("--min-samples", type=common.count("--min-samples", 1), default=defaults.REPORT_MIN_SAMPLES,
                    help="warn when a cell has fewer measured samples")
     p.add_argument("--top-ops", type=common.count("--top-ops", 1), default=None, metavar="N",
                    help="instead of the summary: the N costliest ops per profiled cell (harness run --op-profile)")

@@ -31,8 +31,8 @@ harness run --device pixel7 --variants dynamic,fp16
 harness run --device pixel7,pixel8 --max-length 50,100 --context-window 25,50
 harness run --device host --export prefill_decode --drift   # time to first token, decode speed, drift
 harness run --resume latest""",
-        exits="0 every block measured\n1 a failed block, a lost device, or a user mistake (one line)\n"
-              "2 usage error\n130 interrupted (finish with --resume)")
+        exits="0 every block measured\n1 a failed block, a lost device, a device or run in use, or a user "
+              "mistake (one line)\n2 usage error\n130 interrupted: Ctrl-C, SIGTERM or SIGHUP (finish with --resume)")
     add_model_options(p)
     p.add_argument("--device", default=DEFAULT_DEVICE, metavar="ALIAS[,ALIAS...]",
                    help="alias(es) from devices.yaml, 'host' for this machine, or 'all'; the default is an "
@@ -54,6 +54,11 @@ harness run --resume latest""",
     p.add_argument("--drift", action="store_true",
                    help="also measure quality drift of each variant against fp32 (prefill/decode export, host)")
     p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run ('latest' works), skipping finished blocks")
+    p.add_argument("--device-wait", type=common.count("--device-wait", 0), default=600, metavar="SECONDS",
+                   help="how long to wait for a device another run is using (0: refuse at once)")
+    p.add_argument("--allow-threads-beyond-cores", action="store_true",
+                   help="measure thread counts above the device's cores (refused otherwise: the threads "
+                   "then spin against each other and a block can take minutes per generation)")
     common.add_config(p)
     common.add_results_dir(p)
     p.add_argument("--no-report", action="store_true", help="do not print the table at the end")
@@ -89,7 +94,48 @@ def _resumed(args, results_dir: Path):
         raise UserError(f"--resume finishes a run as it was planned; drop {flags} (or start a new run)")
     (run_id,) = expand_latest([args.resume], results_dir)
     rec = Recorder.resume(results_dir, run_id)
-    return rec, Plan.from_dict(rec.doc.plan)
+    try:
+        plan = Plan.from_dict(rec.doc.plan)
+    except TypeError as e:
+        rec.close()
+        raise UserError(f"--resume: run {run_id} has a plan this harness cannot read ({e})") from None
+    return rec, plan
+
+
+def _check_definitions(plan, config_path: Path, run_id: str) -> None:
+    """A resumed run measures its devices as they were defined when it started, or not at all."""
+    from harness.devices import registry
+
+    if plan.device_definitions is None:
+        return       # a run from before definitions were recorded
+    now = registry.definitions(plan.devices, config_path)
+    for alias in sorted(set(plan.device_definitions) | set(now)):
+        was, is_ = plan.device_definitions.get(alias), now.get(alias)
+        if was == is_:
+            continue
+        if was is None or is_ is None:
+            change = "is new in" if was is None else "is gone from"
+            raise UserError(f"--resume {run_id}: device {alias!r} {change} {config_path} since the run started; "
+                            "restore it, or start a new run")
+        key = next(k for k in sorted(set(was) | set(is_)) if was.get(k) != is_.get(k))
+        raise UserError(f"--resume {run_id}: {config_path} now defines {alias!r} differently "
+                        f"({key}: {was.get(key)!r} then, {is_.get(key)!r} now); restore it, or start a new run")
+
+
+def _check_threads(plan, devices, allow: bool, console) -> None:
+    """More threads than cores make the interpreter's threads spin against each other (on 2 cores,
+    3 threads took one generation from 20 ms to 32 s): refused, unless asked for (with a warning)."""
+    for d in devices:
+        cores = d.cpu_count()
+        if cores is None:
+            continue      # the device does not say (see docs/reliability.md)
+        over = sorted(t for t in {t or d.default_threads for t in plan.threads} if t > cores)
+        if not over:
+            continue
+        what = f"{d.alias} has {cores} core(s); {over[-1]} threads would oversubscribe them"
+        if not allow:
+            raise UserError(f"{what}; use --threads {cores} or fewer (or --allow-threads-beyond-cores)")
+        console.print(f"[yellow]warning[/] {what}; measuring anyway (--allow-threads-beyond-cores)")
 
 
 def _convert_all(plan, source, display) -> dict:
@@ -131,57 +177,84 @@ def _summary_lines(rec, jobs, console) -> None:
 def _measure(rec, plan, jobs, display, console) -> str:
     from harness.run.executor import execute
 
-    gens = (plan.warmup + plan.runs) * len(jobs[0].cells) * plan.rounds if jobs else 0
-    try:
-        with display.run_progress({j.device.alias: gens for j in jobs}) as advance:
-            return execute(jobs, plan, rec, advance)
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: finished blocks are in {rec.path}; "
-                      f"finish with: harness run --resume {rec.run_id}")
-        raise
+    per_block = plan.warmup + plan.runs
+    totals = {j.device.alias: per_block * len(j.cells) * plan.rounds for j in jobs}
+    finished = rec.finished_ids()
+    done = {a: sum(1 for b in finished if b.startswith(f"{a}/")) for a in totals}
+    with display.run_progress(totals, per_block, done) as advance:
+        return execute(jobs, plan, rec, advance)
+
+
+def _start(args, results_dir: Path, config_path: Path, console):
+    """(plan, cells, skipped, run id, held run lock, Recorder when resuming, devices.yaml path)."""
+    from harness.devices import registry
+    from harness.results import store
+    from harness.run import plan as plan_mod
+
+    if args.resume:
+        rec, plan = _resumed(args, results_dir)
+        try:
+            config_path = Path(plan.config) if plan.config and not args.config else config_path
+            _check_definitions(plan, config_path, rec.run_id)
+        except BaseException:
+            rec.close()
+            raise
+        keep, skipped = plan_mod.cells(plan)
+        return plan, keep, skipped, rec.run_id, rec.run_lock, rec, config_path
+    plan = _new_plan(args, config_path)
+    keep, skipped = plan_mod.cells(plan)
+    for s in skipped:
+        console.print(f"[yellow]skipped[/] {plan_mod.Cell(**s['cell']).label()}: {s['reason']}")
+    if not keep:
+        raise UserError("every requested combination is impossible (see the skipped lines above)")
+    registry.check_names(plan.devices, config_path)     # a bad alias fails before converting
+    plan.device_definitions = registry.definitions(plan.devices, config_path)
+    run_id = store.new_run_id()
+    return plan, keep, skipped, run_id, store.lock_run(run_id, results_dir), None, config_path
 
 
 def run(args) -> int:
     from harness.devices import registry
     from harness.model import sources
     from harness.results.store import Recorder
-    from harness.run import plan as plan_mod
     from harness.ui import Display, console
 
     results_dir, config_path = common.results_dir(args), common.config_path(args)
-    rec = None
-    if args.resume:
-        rec, plan = _resumed(args, results_dir)
-        config_path = Path(plan.config) if plan.config and not args.config else config_path
-        keep, skipped = plan_mod.cells(plan)
-    else:
-        plan = _new_plan(args, config_path)
-        keep, skipped = plan_mod.cells(plan)
-        for s in skipped:
-            console.print(f"[yellow]skipped[/] {plan_mod.Cell(**s['cell']).label()}: {s['reason']}")
-        if not keep:
-            raise UserError("every requested combination is impossible (see the skipped lines above)")
-    source = sources.resolve(plan.model)
-    registry.check_names(plan.devices, config_path)     # a bad alias fails before converting
-    display = Display()
-    with registry.open_devices(plan.devices, config_path) as devices:
-        converted = _convert_all(plan, source, display)
-        if rec is None:
-            rec = Recorder.create(results_dir, plan.to_dict(), skipped, args.argv)
-        else:
-            rec.mark_resumed()
-        console.print(f"run {rec.run_id}: {len(keep)} cell(s) × {plan.rounds} round(s) on "
-                      f"{', '.join(d.alias for d in devices)} → {rec.path}")
-        jobs = _jobs(devices, keep, converted, plan, source)
-        status = _measure(rec, plan, jobs, display, console)
-    if plan.drift:
-        from harness.run import drift
+    plan, keep, skipped, run_id, run_lock, rec, config_path = _start(args, results_dir, config_path, console)
+    try:
+        source = sources.resolve(plan.model)
+        display = Display()
+        with registry.open_devices(plan.devices, config_path, run_id, args.device_wait,
+                                   lambda m: console.print(f"[yellow]waiting[/] {m}")) as devices:
+            _check_threads(plan, devices, args.allow_threads_beyond_cores, console)
+            converted = _convert_all(plan, source, display)
+            if rec is None:
+                rec = Recorder.create(results_dir, plan.to_dict(), skipped, args.argv, run_id, run_lock)
+            else:
+                rec.mark_resumed()
+            console.print(f"run {rec.run_id}: {len(keep)} cell(s) × {plan.rounds} round(s) on "
+                          f"{', '.join(d.alias for d in devices)} → {rec.path}")
+            jobs = _jobs(devices, keep, converted, plan, source)
+            status = _measure(rec, plan, jobs, display, console)
+        if plan.drift:
+            from harness.run import drift
 
-        drift.measure_run(rec, source)
-    if getattr(args, "op_profile", False):
-        from harness.run import opprofile
+            drift.measure_run(rec, source)
+        if getattr(args, "op_profile", False):
+            from harness.run import opprofile
 
-        opprofile.measure_run(rec, source, progress=lambda m: console.print(m))
+            opprofile.measure_run(rec, source, progress=lambda m: console.print(m))
+    except KeyboardInterrupt:
+        if rec is not None:      # a file to finish (a new run interrupted while converting has none)
+            console.print(f"[yellow]interrupted[/]: finished blocks are in {rec.path}; "
+                          f"finish with: harness run --resume {rec.run_id}")
+        raise
+    finally:
+        run_lock.release()
+    return _finish(args, rec, jobs, status, results_dir, console)
+
+
+def _finish(args, rec, jobs, status: str, results_dir: Path, console) -> int:
     _summary_lines(rec, jobs, console)
     console.print(f"results: {rec.path} (status {status})")
     if status != "complete":

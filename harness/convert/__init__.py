@@ -5,6 +5,13 @@ variant (the .tflite file and its conversion report). Variants live in ``variant
 the exported graphs in ``exports``, the TensorFlow work in ``worker`` processes.
 """
 from harness.convert.artifact import Converted
-from harness.convert.pipeline import convert
+
+
+def convert(*args, **kwargs):
+    """``harness.convert.pipeline.convert`` (imported on first use: the CLI's parser needs only names)."""
+    from harness.convert.pipeline import convert as run
+
+    return run(*args, **kwargs)
+
 
 __all__ = ["Converted", "convert"]

@@ -4,8 +4,10 @@ Flow for one (model, export, max length): export the graph once as a SavedModel
 (``worker export``), then convert each variant in fresh processes (``worker convert``,
 ``calibrate`` for variants that need it, then ``finish``), census the result, refuse a
 variant whose quantization had no effect, and store ``model.tflite`` + ``conversion.json``
-under ``<cache>/models/<key>/`` (keys: ``harness.convert.cache``). Every worker step has
-a deadline; a hung one is killed with one line naming the step and the limit.
+under ``<cache>/models/<key>/``. Each entry is built in a private staging folder under its
+own lock and renamed into place whole; a hit is checked (size and sha256) and a damaged
+entry is rebuilt with one line (``harness.convert.cache``). Every worker step has a
+deadline; a hung one is killed with one line naming the step and the limit.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from harness.convert import cache as keys, census as census_mod, exports
 from harness.convert.artifact import Converted
 from harness.convert.variants import VARIANTS, get as get_variant
 from harness.errors import ConversionError, UserError
-from harness.files import sha256_file
+from harness.files import sha256_file, write_json_atomic
 from harness.hostinfo import utc_now
 from harness.model import prompts as prompts_mod
 from harness.model.sources import ModelSource
@@ -31,6 +33,13 @@ ProgressFn = Callable[[str], None]
 # One worker step (export, convert, calibrate, finish) of the GPT-2 base shape takes up to
 # a few minutes on a laptop core; a step still running after this is hung.
 STEP_TIMEOUT_S = float(os.environ.get("HARNESS_CONVERT_STEP_TIMEOUT_S") or 3600)
+
+
+def _worker_argv() -> list[str]:
+    """The worker's command. HARNESS_TEST_CONVERT_WORKER (tests only) names a stand-in script
+    that writes small fake models at once, for tests of the cache with several processes."""
+    stub = os.environ.get("HARNESS_TEST_CONVERT_WORKER")
+    return [sys.executable, stub] if stub else [sys.executable, "-m", "harness.convert.worker"]
 
 
 def _worker_env() -> dict:
@@ -44,7 +53,7 @@ def _run_worker(args: list[str], log_path: Path, what: str) -> dict:
     """Run one worker step; return its JSON report or raise ConversionError."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        done = proc.run([sys.executable, "-m", "harness.convert.worker", *args], what=what,
+        done = proc.run([*_worker_argv(), *args], what=what,
                         deadline_s=STEP_TIMEOUT_S, env=_worker_env(), stderr_path=log_path)
     except proc.Deadline as e:
         raise ConversionError(f"{e} (log: {log_path})") from None
@@ -85,23 +94,42 @@ def _source_args(source: ModelSource) -> dict:
 
 def _export(source: ModelSource, export: str, max_length: int, cache: Path,
             progress: ProgressFn, stateful: bool) -> tuple[Path, dict]:
-    key = keys.export_key(source, export, max_length, stateful)
-    out = cache / "exports" / key
-    meta_path = out / "export.json"
-    if meta_path.is_file():
-        return out / "saved_model", json.loads(meta_path.read_text())
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    progress(f"exporting {source.spec} ({export}, max length {max_length})")
-    args = ["export", "--source-json", json.dumps(_source_args(source)), "--max-length", str(max_length),
-            "--export", export, "--out", str(out / "saved_model")]
-    if stateful:
-        args.append("--stateful")
-    meta = _run_worker(args, out / "export.log", f"exporting {source.spec} ({export}, max length {max_length})")
-    meta.update(export=export, max_length=max_length, key=key)
-    meta_path.write_text(json.dumps(meta, indent=1))
-    return out / "saved_model", meta
+    """The export's SavedModel in the cache: reused when whole, else built under its lock."""
+    what = f"{source.spec} ({export}, max length {max_length})"
+    entry = keys.Entry(cache, "exports", keys.export_key(source, export, max_length, stateful), f"the export of {what}")
+    meta = _usable(entry, keys.check_export, progress)
+    if meta is not None:
+        return entry.path / "saved_model", meta
+    with entry.lock(progress):
+        meta = _usable(entry, keys.check_export, progress, discard=True)
+        if meta is not None:
+            return entry.path / "saved_model", meta
+        staging = keys.staging_dir(cache)
+        try:
+            progress(f"exporting {what}")
+            args = ["export", "--source-json", json.dumps(_source_args(source)), "--max-length",
+                    str(max_length), "--export", export, "--out", str(staging / "saved_model")]
+            if stateful:
+                args.append("--stateful")
+            meta = _run_worker(args, staging / "export.log", f"exporting {what}")
+            meta.update(export=export, max_length=max_length, key=entry.key)
+            write_json_atomic(staging / "export.json", meta)
+            entry.publish(staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return entry.path / "saved_model", meta
+
+
+def _usable(entry: keys.Entry, check, progress: ProgressFn, discard: bool = False):
+    """What ``check`` says of a whole entry, or None. A damaged entry is None; with ``discard``
+    (the entry's lock held) it is also removed, with one line saying why."""
+    try:
+        return check(entry)
+    except keys.Damaged as why:
+        if discard:
+            entry.discard()
+            progress(f"cache: {entry.what} was damaged ({why}); removed it, building it again")
+        return None
 
 
 def _stage_steps(saved_model: Path, variant: str, export: str, max_length: int, model_path: Path,
@@ -185,35 +213,44 @@ def _report(source: ModelSource, variant: str, export: str, stateful: bool, max_
 def convert(source: ModelSource, variants: list[str], max_length: int, *,
             export: str = "oneshot", stateful: bool = False, cache: Path | None = None,
             progress: ProgressFn | None = None) -> list[Converted]:
-    """Convert ``variants`` of ``source`` at ``max_length``; cached results are reused."""
+    """Convert ``variants`` of ``source`` at ``max_length``; whole cached entries are reused."""
     cache = cache or paths.cache_root()
     progress = progress or (lambda _msg: None)
     _validate_max_length(source, max_length)
     exports.get(export)
+    keys.sweep_staging(cache)
     results: list[Converted] = []
-    saved_model: Path | None = None
-    export_meta: dict = {}
     for variant in variants:
         get_variant(variant)
-        key = keys.conversion_key(source, variant, export, max_length, stateful)
-        out = cache / "models" / key
-        report_path, model_path = out / "conversion.json", out / "model.tflite"
-        if report_path.is_file() and model_path.is_file():
-            results.append(Converted(model_path, json.loads(report_path.read_text()), cache_hit=True))
-            continue
-        if saved_model is None:
-            saved_model, export_meta = _export(source, export, max_length, cache, progress, stateful)
-        out.mkdir(parents=True, exist_ok=True)
-        t0 = time.monotonic()
-        stages = _convert_stages(saved_model, variant, export, max_length, model_path, out, progress)
-        cen = census_mod.census(model_path)
-        try:
-            check_quantized(variant, cen)
-        except ConversionError:
-            shutil.rmtree(out, ignore_errors=True)
-            raise
-        report = _report(source, variant, export, stateful, max_length, key, model_path, export_meta,
-                         stages, cen, t0)
-        (out / "conversion.json").write_text(json.dumps(report, indent=1))
-        results.append(Converted(model_path, report, cache_hit=False))
+        what = f"model {variant} ({export}, max length {max_length})"
+        entry = keys.Entry(cache, "models", keys.conversion_key(source, variant, export, max_length, stateful), what)
+        report = _usable(entry, keys.check_model, progress)
+        if report is None:
+            with entry.lock(progress):
+                report = _usable(entry, keys.check_model, progress, discard=True)   # built meanwhile?
+                if report is None:
+                    _build(source, variant, export, stateful, max_length, entry, progress)
+                    results.append(Converted(entry.path / "model.tflite",
+                                             keys.check_model(entry, deep=False), cache_hit=False))
+                    continue
+        results.append(Converted(entry.path / "model.tflite", report, cache_hit=True))
     return results
+
+
+def _build(source: ModelSource, variant: str, export: str, stateful: bool, max_length: int,
+           entry: keys.Entry, progress: ProgressFn) -> None:
+    """Convert one variant in a private staging folder and move it into place (lock held)."""
+    saved_model, export_meta = _export(source, export, max_length, entry.cache, progress, stateful)
+    staging = keys.staging_dir(entry.cache)
+    try:
+        model_path = staging / "model.tflite"
+        t0 = time.monotonic()
+        stages = _convert_stages(saved_model, variant, export, max_length, model_path, staging, progress)
+        cen = census_mod.census(model_path)
+        check_quantized(variant, cen)
+        report = _report(source, variant, export, stateful, max_length, entry.key, model_path, export_meta,
+                         stages, cen, t0)
+        write_json_atomic(staging / "conversion.json", report)
+        entry.publish(staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

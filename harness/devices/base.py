@@ -19,6 +19,9 @@ class Device(Protocol):
     kind: str              # "host", "android", ...: the devices.yaml ``kind``
     default_threads: int   # threads when the run does not ask for a number (devices.yaml ``threads``)
 
+    def lock_key(self) -> str: ...             # names the device for the machine-wide lock
+    def claim(self, run_id: str, wait_s: float, on_wait: ProgressFn) -> None: ...   # the device's own lock
+    def cpu_count(self) -> int | None: ...     # cores, for the threads check (None: it won't say)
     def describe(self) -> dict: ...            # the result file's "device" record
     def app_info(self) -> dict | None: ...     # the installed benchmark app (package, version) or None
     def state(self) -> dict: ...               # thermal, battery, storage, screen: around each block
@@ -28,7 +31,8 @@ class Device(Protocol):
     def run(self, spec: dict, model: Converted, on_progress: ProgressFn) -> dict: ...   # a contract result
     def recover(self, models: list[Converted]) -> dict | None: ...   # after a DeviceError: reattach
     def cleanup_run(self, run_id: str) -> None: ...           # remove the run's leftovers
-    def close(self) -> None: ...                              # never raises
+    def close(self) -> None: ...                              # lets go of the claim; never raises
+
 
 
 def check_runtime(alias: str, models: list[Converted], runtime: str | None, fix: str) -> None:

@@ -6,11 +6,14 @@ name the CLI offers (``--format``) to it. A new format is one module plus one en
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from harness.analysis.summary import Report
 from harness.errors import UserError
+
+if TYPE_CHECKING:                 # the CLI reads FORMATS without loading pandas
+    import pandas as pd
+
+    from harness.analysis.summary import Report
 
 FORMATS = {
     "terminal": "harness.reporters.terminal",

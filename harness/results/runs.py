@@ -1,7 +1,10 @@
-"""The runs in a results folder, by name: listing them, and ``latest`` wherever a run id is taken."""
+"""The runs in a results folder, by name: listing them, and ``latest`` wherever a run id is taken.
+
+Every file is read through ``store.load`` (migrated, validated), like every other reader: a
+damaged file is listed as ``damaged`` with its reason, and ``latest`` never picks one.
+"""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,32 +22,32 @@ class RunInfo:
     devices: list[str]
     variants: list[str]
     blocks: int
+    error: str | None = None        # why the file cannot be read (status "damaged")
 
 
-def _info(path: Path) -> RunInfo | None:
-    """What ``harness runs`` shows of one file; None for files that are not runs."""
+def _info(path: Path) -> RunInfo:
+    """What ``harness runs`` shows of one file."""
+    from harness.results.store import load
+
     try:
-        doc = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("run_id"), str):
-        return None
-    plan = doc.get("plan") if isinstance(doc.get("plan"), dict) else {}
-    blocks = doc.get("blocks") if isinstance(doc.get("blocks"), list) else []
-    return RunInfo(doc["run_id"], path, doc.get("started_at"), doc.get("status"),
-                   list(plan.get("devices") or []), list(plan.get("variants") or []), len(blocks))
+        doc = load(path)
+    except UserError as e:
+        return RunInfo(path.stem, path, None, "damaged", [], [], 0, error=str(e))
+    plan = doc.plan or {}
+    return RunInfo(doc.run_id, path, doc.started_at, doc.status, list(plan.get("devices") or []),
+                   list(plan.get("variants") or []), len(doc.blocks))
 
 
 def list_runs(results_dir: Path) -> list[RunInfo]:
     """Every run file in ``results_dir`` (baselines excluded), oldest first."""
     if not results_dir.is_dir():
         return []
-    infos = [i for p in results_dir.glob("*.json") if not p.name.startswith(".") and (i := _info(p))]
+    infos = [_info(p) for p in results_dir.glob("*.json") if not p.name.startswith(".")]
     return sorted(infos, key=lambda i: (i.started_at or "", i.run_id))
 
 
 def latest(results_dir: Path) -> str:
-    runs = list_runs(results_dir)
+    runs = [r for r in list_runs(results_dir) if r.error is None]
     if not runs:
         raise UserError(f"{results_dir}: no runs yet (run `harness run` first)")
     return runs[-1].run_id

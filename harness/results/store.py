@@ -2,8 +2,10 @@
 
 A run is one file, ``<results>/<run_id>.json``. ``Recorder`` owns it while the run goes:
 it rewrites the document atomically after every finished block, so a crash never loses
-a finished measurement and a reader never sees half a file. Loading goes through
-``schema.RunDocument.from_dict`` (migrated, validated): a damaged file is one line.
+a finished measurement and a reader never sees half a file. One process at a time holds
+a run (``<results>/.<run_id>.lock``): a second ``--resume`` of it is refused in one line
+naming the holder, so two writers never overwrite each other's blocks. Loading goes
+through ``schema.RunDocument.from_dict`` (migrated, validated): a damaged file is one line.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from harness import paths
 from harness.errors import UserError
 from harness.files import read_text, write_json_atomic
 from harness.hostinfo import host_record, utc_now
+from harness.locks import FileLock, LockHeld
 from harness.results.schema import Block, RunDocument
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
@@ -39,6 +42,18 @@ def check_run_id(run_id: str, what: str = "run id") -> str:
 
 def run_path(run_id: str, results_dir: Path | None = None) -> Path:
     return Path(results_dir or paths.default_results_dir()) / f"{check_run_id(run_id)}.json"
+
+
+def lock_run(run_id: str, results_dir: Path | None = None) -> FileLock:
+    """Hold run ``run_id`` for this process (until ``release``), or one line naming who holds it."""
+    path = run_path(run_id, results_dir)
+    lock = FileLock(path.with_name(f".{path.stem}.lock"), f"run {run_id}")
+    try:
+        return lock.acquire(0)
+    except LockHeld as e:
+        who = e.holder.describe() if e.holder else "another process"
+        raise UserError(f"run {run_id} is in use by {who}; let it finish (or stop it), "
+                        "then resume it if it is unfinished") from None
 
 
 def load(path: Path) -> RunDocument:
@@ -98,34 +113,48 @@ def harness_record() -> dict:
 class Recorder:
     """The run's result file: one document, rewritten atomically after every change."""
 
-    def __init__(self, path: Path, doc: RunDocument):
+    def __init__(self, path: Path, doc: RunDocument, run_lock: FileLock | None = None):
         self.path = path
         self.doc = doc
+        self.run_lock = run_lock
         self._lock = threading.Lock()
 
     @classmethod
-    def create(cls, results_dir: Path, plan: dict, skipped: list[dict], argv: list[str]) -> "Recorder":
-        run_id = new_run_id()
+    def create(cls, results_dir: Path, plan: dict, skipped: list[dict], argv: list[str],
+               run_id: str | None = None, run_lock: FileLock | None = None) -> "Recorder":
+        """A new run's file (``run_id`` and its held lock from ``lock_run``, or new ones)."""
+        run_id = run_id or new_run_id()
+        run_lock = run_lock or lock_run(run_id, results_dir)
         doc = RunDocument(run_id=run_id, status="running", blocks=[], started_at=utc_now(),
                           harness=harness_record(), command=argv, host=host_record(), plan=plan,
                           skipped=skipped)
-        rec = cls(run_path(run_id, results_dir), doc)
+        rec = cls(run_path(run_id, results_dir), doc, run_lock)
         rec.save()
         return rec
 
     @classmethod
     def resume(cls, results_dir: Path, run_id: str) -> "Recorder":
-        """Reopen an unfinished run. The file is rewritten only once the run really goes on
-        (``mark_resumed``), so a resume that fails early leaves it as it was."""
+        """Reopen an unfinished run, holding its lock. The file is rewritten only once the run
+        really goes on (``mark_resumed``), so a resume that fails early leaves it as it was."""
         path = run_path(check_run_id(run_id, "--resume run id"), results_dir)
         if not path.is_file():
             raise UserError(f"--resume: no run {run_id!r} in {results_dir}")
-        doc = load(path)
-        if doc.status == "complete":
-            raise UserError(f"--resume: run {run_id} is already complete")
-        if not doc.plan:
-            raise UserError(f"--resume: {path} has no plan to resume (not a run file?)")
-        return cls(path, doc)
+        run_lock = lock_run(run_id, results_dir)
+        try:
+            doc = load(path)      # read under the lock: what the last holder left
+            if doc.status == "complete":
+                raise UserError(f"--resume: run {run_id} is already complete")
+            if not doc.plan:
+                raise UserError(f"--resume: {path} has no plan to resume (not a run file?)")
+        except BaseException:
+            run_lock.release()
+            raise
+        return cls(path, doc, run_lock)
+
+    def close(self) -> None:
+        """Let go of the run (its lock); the file stays as last saved."""
+        if self.run_lock is not None:
+            self.run_lock.release()
 
     def mark_resumed(self) -> None:
         with self._lock:

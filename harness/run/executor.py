@@ -131,8 +131,8 @@ def run_device(ctx: _Context) -> None:
                 continue
             model = job.models[(cell.variant, cell.max_length)]
             ok, block = _with_retries(ctx, bid, lambda: _measure(ctx, describe, cell, model, bid, round_))
-            if not ok:
-                return
+            if not ok or (ctx.stop.is_set() and not block.ok):
+                return       # a block the interrupt cut short (its app stopped) is not a measurement
             ctx.rec.add(block)
 
 

@@ -1,4 +1,4 @@
 """The ``android`` device kind: phones, Android emulators and the emulated phone, over ADB."""
-from harness.devices.android.discovery import attach, open_device
+from harness.devices.android.discovery import attach, lock_key, open_device
 
-__all__ = ["attach", "open_device"]
+__all__ = ["attach", "lock_key", "open_device"]

@@ -3,6 +3,10 @@
 Every call has a timeout (a socket timeout on every read, so a device that hangs
 without closing its connection cannot hang the harness) and every failure raises
 ``AdbCallError`` carrying the serial, the command, the exit status and the output.
+A push the device refuses (``FAIL``, e.g. ``write failed: No space left on device``)
+raises ``DeviceRefused`` with the device's own words, and is not retried: the link is
+fine, the device said no. When the adb server dies, the harness restarts it itself, on
+its own port and quietly (adbutils would run ``adb start-server`` without ``-P``).
 Commands are argv lists, each element quoted with ``shlex.quote`` for the device's
 shell; user text (prompts, file names) never travels on a command line at all — it
 goes in files pushed with the sync protocol.
@@ -13,23 +17,24 @@ import os
 import shlex
 import shutil
 import socket
+import struct
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import adbutils
+import adbutils.errors
 
-from harness.errors import DeviceError, UserError
+from harness.devices.android.line_stream import LineStream
+from harness.errors import DeviceError, HarnessError, UserError
 
 # Per read/write on an adb socket: a device silent this long is hung. Tests shorten it.
 SOCKET_TIMEOUT_S = float(os.environ.get("HARNESS_ADB_TIMEOUT_S") or 30.0)
-SHELL_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 10.0
 SERVER_START_TIMEOUT_S = 20.0
-PUSH_READ_BYTES = 64 * 1024
+PUSH_CHUNK_BYTES = 64 * 1024      # the sync protocol's largest DATA packet
 
 
 class AdbCallError(DeviceError):
@@ -46,74 +51,32 @@ class AdbCallError(DeviceError):
         self.serial, self.command, self.exit_status, self.output = serial, command, exit_status, output
 
 
+class DeviceRefused(HarnessError):
+    """The device answered a push with FAIL (storage full, read-only, no permission): not retried."""
+
+    def __init__(self, serial: str, remote: str, reason: str):
+        full = "No space left on device" in reason
+        what = "storage full on the device" if full else "the device refused the file"
+        super().__init__(f"{serial}: {what}: {reason} (pushing {remote})")
+        self.serial, self.remote, self.reason, self.storage_full = serial, remote, reason, full
+
+
+def _sync_error_text(e: BaseException) -> str:
+    """adbutils' sync errors in words: ``AdbError('Invalid sync cmd', '')`` is a drop mid-transfer."""
+    args = [str(a) for a in getattr(e, "args", ()) if str(a)]
+    if args and args[0] == "Invalid sync cmd":
+        return ("the connection to the device dropped mid-transfer" if len(args) == 1
+                else f"the device sent an unexpected sync reply {args[1]!r}")
+    if isinstance(e, (AssertionError, struct.error)):
+        return "the connection to the device dropped mid-transfer"
+    return ": ".join(args)
+
+
 @dataclass(frozen=True)
 class ShellResult:
     exit_status: int
     stdout: str
     stderr: str
-
-
-class LineStream:
-    """Output of a device command that keeps running (``logcat`` without ``-d``).
-
-    A reader thread splits what arrives into lines; ``read(wait_s)`` hands out the lines
-    that came since the last call, waiting up to ``wait_s`` for the first. ``ended`` is
-    true once the device closed the stream or the link dropped; ``close`` stops it.
-    """
-
-    def __init__(self, conn):
-        self._conn = conn
-        self._lines: list[str] = []
-        self._cv = threading.Condition()
-        self._ended = False
-        self._thread = threading.Thread(target=self._pump, name="adb-line-stream", daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        partial = b""
-        try:
-            while True:
-                try:
-                    chunk = self._conn.conn.recv(65536)
-                except socket.timeout:
-                    continue          # a quiet log is not a dead device; close() ends us
-                if not chunk:
-                    break
-                partial += chunk
-                *complete, partial = partial.split(b"\n")
-                if complete:
-                    with self._cv:
-                        self._lines.extend(ln.decode("utf-8", "replace").rstrip("\r") for ln in complete)
-                        self._cv.notify_all()
-        except (OSError, ValueError):
-            pass                      # closed by close(), or the link dropped
-        finally:
-            with self._cv:
-                self._ended = True
-                self._cv.notify_all()
-
-    @property
-    def ended(self) -> bool:
-        with self._cv:
-            return self._ended and not self._lines
-
-    def read(self, wait_s: float) -> list[str]:
-        with self._cv:
-            if not self._lines and not self._ended:
-                self._cv.wait(wait_s)
-            lines, self._lines = self._lines, []
-            return lines
-
-    def close(self) -> None:
-        try:   # shutdown wakes the reader's blocked recv; close alone may not
-            self._conn.conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
-            self._conn.close()
-        except OSError:
-            pass
-        self._thread.join(timeout=2)
 
 
 def _adb_binary() -> str:
@@ -129,6 +92,38 @@ def _server_up(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+class _Connection(adbutils.AdbConnection):
+    """adbutils' connection, except that a dead server is restarted on the right port, quietly."""
+
+    def __init__(self, server: "AdbServer"):
+        self._server = server
+        super().__init__(server.host, server.port)
+
+    def _safe_connect(self):
+        try:
+            return self._create_socket()
+        except (adbutils.AdbTimeout, adbutils.errors.AdbConnectionError):
+            pass
+        try:
+            self._server.ensure_running()
+        except UserError as e:
+            raise adbutils.errors.AdbConnectionError(str(e)) from None
+        return self._create_socket()
+
+
+class _Client(adbutils.AdbClient):
+    """adbutils' client over ``_Connection``s (what every device call opens)."""
+
+    def __init__(self, server: "AdbServer"):
+        super().__init__(host=server.host, port=server.port, socket_timeout=SOCKET_TIMEOUT_S)
+        self._server = server
+
+    def make_connection(self, timeout: float | None = None) -> adbutils.AdbConnection:
+        conn = _Connection(self._server)
+        conn.conn.settimeout(timeout or SOCKET_TIMEOUT_S)
+        return conn
 
 
 class AdbServer:
@@ -162,7 +157,7 @@ class AdbServer:
 
     def client(self) -> adbutils.AdbClient:
         self.ensure_running()
-        return adbutils.AdbClient(host=self.host, port=self.port, socket_timeout=SOCKET_TIMEOUT_S)
+        return _Client(self)
 
     def connect(self, endpoint: str) -> str:
         """``adb connect host:port`` (device labs, wireless debugging, emulated devices)."""
@@ -210,11 +205,12 @@ class Adb:
             self._device = self.server.client().device(serial=self.serial)
         return self._device
 
-    def _fail(self, command: str, e: BaseException) -> AdbCallError:
+    def _fail(self, command: str, e: BaseException, timeout_s: float | None = None) -> AdbCallError:
         self._device = None   # a new connection next time
         if isinstance(e, (socket.timeout, TimeoutError, adbutils.AdbTimeout)):
-            return AdbCallError(self.serial, command, f"timed out after {SOCKET_TIMEOUT_S:.0f} s without an answer")
-        msg = str(e).strip() or "the connection to the device dropped"
+            silent = timeout_s or SOCKET_TIMEOUT_S
+            return AdbCallError(self.serial, command, f"timed out after {silent:.0f} s without an answer")
+        msg = _sync_error_text(e).strip() or "the connection to the device dropped"
         return AdbCallError(self.serial, command, msg)
 
     def state(self) -> str:
@@ -223,13 +219,16 @@ class Adb:
                 return state
         return "absent"
 
-    def shell(self, argv: list[str], timeout_s: float = SHELL_TIMEOUT_S, check: bool = True) -> ShellResult:
-        """Run ``argv`` on the device (each element quoted), shell v2: exit status and stderr apart."""
+    def shell(self, argv: list[str], timeout_s: float | None = None, check: bool = True) -> ShellResult:
+        """Run ``argv`` on the device (each element quoted), shell v2: exit status and stderr apart.
+        ``timeout_s``: how long the device may stay silent (default SOCKET_TIMEOUT_S; longer
+        for commands that are slow to answer, such as hashing a model)."""
         command = shlex.join(argv)
+        timeout_s = timeout_s or SOCKET_TIMEOUT_S
         try:
             r = self._dev().shell2(command, timeout=timeout_s, v2=True)
         except (adbutils.AdbError, OSError, EOFError) as e:
-            raise self._fail(command, e) from None
+            raise self._fail(command, e, timeout_s) from None
         result = ShellResult(r.returncode, r.stdout, r.stderr)
         if check and result.exit_status != 0:
             raise AdbCallError(self.serial, command, "non-zero exit", result.exit_status,
@@ -245,7 +244,7 @@ class Adb:
             raise self._fail(command, e) from None
         return LineStream(conn)
 
-    def shell_batch(self, commands: list[list[str]], timeout_s: float = SHELL_TIMEOUT_S) -> list[str]:
+    def shell_batch(self, commands: list[list[str]], timeout_s: float | None = None) -> list[str]:
         """Run several harness-made commands in one shell call; their stdouts, in order.
 
         Each argv is quoted as in ``shell``; only the separators (``;`` and an echo of a
@@ -254,10 +253,11 @@ class Adb:
         """
         marker = "__HARNESS_SPLIT__"
         script = f" ; echo {marker} ; ".join(shlex.join(c) for c in commands)
+        timeout_s = timeout_s or SOCKET_TIMEOUT_S
         try:
             r = self._dev().shell2(script, timeout=timeout_s, v2=True)
         except (adbutils.AdbError, OSError, EOFError) as e:
-            raise self._fail(script, e) from None
+            raise self._fail(script, e, timeout_s) from None
         parts = r.stdout.split(marker + "\n")
         return (parts + [""] * len(commands))[:len(commands)]
 
@@ -274,46 +274,60 @@ class Adb:
         return out
 
     def push(self, local: Path, remote: str, on_bytes: Callable[[int], None] | None = None) -> None:
-        """Push a file through the sync protocol; ``on_bytes(n)`` is called as data goes out."""
+        """Push a file through the sync protocol; ``on_bytes(n)`` is called as data goes out.
+
+        Written here rather than with adbutils' ``sync.push``, which reads only the 4 bytes of a
+        ``FAIL`` and drops the device's reason: here a refusal is ``DeviceRefused`` with it."""
         command = f"push {local} {remote}"
-
-        class _Counting:
-            def __init__(self, f):
-                self.f = f
-
-            def read(self, n=-1):
-                data = self.f.read(min(n, PUSH_READ_BYTES) if n and n > 0 else PUSH_READ_BYTES)
-                if data and on_bytes:
-                    on_bytes(len(data))
-                return data
-
-            def close(self):
-                self.f.close()
-
         try:
-            with open(local, "rb") as f:
-                self._dev().sync._push_file(_Counting(f), remote, 0o644)
-        except (adbutils.AdbError, OSError, EOFError) as e:
+            with open(local, "rb") as f, self._dev().sync._prepare_sync(f"{remote},{0o100644}", "SEND") as c:
+                try:
+                    while chunk := f.read(PUSH_CHUNK_BYTES):
+                        c.conn.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
+                        if on_bytes:
+                            on_bytes(len(chunk))
+                    c.conn.sendall(b"DONE" + struct.pack("<I", int(time.time())))
+                except OSError as e:     # the device may have said FAIL and closed: read why
+                    self._raise_refusal(c, remote)
+                    raise e
+                self._raise_refusal(c, remote, expect_reply=True)
+        except (adbutils.AdbError, OSError, EOFError, struct.error) as e:
             raise self._fail(command, e) from None
+
+    def _raise_refusal(self, c, remote: str, expect_reply: bool = False) -> None:
+        """Read the device's reply to a SEND: OKAY returns, FAIL raises DeviceRefused with its reason."""
+        try:
+            status = c.read(4)
+        except (adbutils.AdbError, OSError):
+            if expect_reply:
+                raise
+            return
+        if status == b"OKAY":
+            return
+        if status == b"FAIL":
+            length = struct.unpack("<I", c.read(4))[0]
+            raise DeviceRefused(self.serial, remote, c.read(length).decode("utf-8", "replace").strip())
+        if expect_reply:
+            raise adbutils.AdbError("Invalid sync cmd", status.decode("ascii", "replace"))
 
     def pull_bytes(self, remote: str) -> bytes:
         try:
             return self._dev().sync.read_bytes(remote)
-        except (adbutils.AdbError, OSError, EOFError) as e:
+        except (adbutils.AdbError, OSError, EOFError, AssertionError, struct.error) as e:
             raise self._fail(f"pull {remote}", e) from None
 
     def list_dir(self, remote: str) -> list[str]:
         """Names in a remote directory ([] when it does not exist)."""
         try:
             return [e.path for e in self._dev().sync.list(remote) if e.path not in (".", "..")]
-        except (adbutils.AdbError, OSError, EOFError) as e:
+        except (adbutils.AdbError, OSError, EOFError, AssertionError, struct.error) as e:
             raise self._fail(f"ls {remote}", e) from None
 
     def stat_size(self, remote: str) -> int | None:
         """Size of a remote file, or None when it does not exist."""
         try:
             info = self._dev().sync.stat(remote)
-        except (adbutils.AdbError, OSError, EOFError) as e:
+        except (adbutils.AdbError, OSError, EOFError, AssertionError, struct.error) as e:
             raise self._fail(f"stat {remote}", e) from None
         return info.size if info.mode else None
 

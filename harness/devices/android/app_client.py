@@ -37,11 +37,6 @@ def block_timeout_s(spec: dict) -> float:
     return START_ALLOWANCE_S + generations * max(MIN_PER_GENERATION_S, spec["max_length"] * PER_TOKEN_ALLOWANCE_S)
 
 
-def _error_result(spec: dict, message: str) -> dict:
-    """A contract result of status error, for an app that died without writing one."""
-    return contract.new_result(spec["run_id"], spec["model_path"], status="error", error=message)
-
-
 def _crash_text(logcat: str) -> str | None:
     lines = logcat.splitlines()
     for i, line in enumerate(lines):
@@ -116,20 +111,20 @@ def run_block(adb: Adb, work_dir: str, spec: dict, on_progress: Callable[[str], 
             raise AdbCallError(adb.serial, "am start", "the benchmark activity did not start", out.exit_status, text)
         failure = _wait(adb, spec, result_path, watch, on_progress)
         if failure:
-            return _error_result(spec, failure)
+            return contract.error_result(spec, failure)
         # The done line can come just before the rename lands: wait briefly for the file.
         for _ in range(20):
             if adb.stat_size(result_path) is not None:
                 break
             time.sleep(0.1)
         else:
-            return _error_result(spec, "the app logged done but left no result file")
+            return contract.error_result(spec, "the app logged done but left no result file")
         raw = adb.pull_bytes(result_path)
         try:
             result = json.loads(raw.decode("utf-8"))
             contract.validate_result(result)
         except (ValueError, contract.ContractError) as e:
-            return _error_result(spec, f"the app's result does not follow the contract: {e}")
+            return contract.error_result(spec, f"the app's result does not follow the contract: {e}")
         return result
     finally:
         watch.close()

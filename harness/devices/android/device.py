@@ -6,6 +6,7 @@ thermal gate (``harness.devices.gate``). Finding devices is ``discovery``'s job.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from harness import contract
@@ -14,6 +15,7 @@ from harness.convert.artifact import Converted
 from harness.devices import gate
 from harness.devices.android import app_client, probes
 from harness.devices.android.adb import Adb
+from harness.devices.android.device_lock import DeviceLock
 from harness.devices.base import ProgressFn, check_runtime
 from harness.errors import DeviceError, UserError
 from harness.files import sha256_file
@@ -23,6 +25,8 @@ DEFAULT_APK = ROOT / "android/benchmark_app/app/build/outputs/apk/release/app-re
 APK_BUILD_SCRIPT = "android/benchmark_app/scripts/build_apk.sh"
 RECONNECT_TIMEOUT_S = 30.0
 STAY_ON_SETTING = "stay_on_while_plugged_in"
+# Taking the device's lock is retried like a block: a drop or a hang at the start is not the end.
+CLAIM_RETRY_S = (1.0, 3.0, 9.0)
 # Keep this much free on the device beyond the models being pushed.
 FREE_SPACE_MARGIN_BYTES = 64 * 1024 * 1024
 
@@ -38,6 +42,36 @@ class AndroidDevice:
         self._on_close = on_close          # e.g. stop the emulated phone discovery started
         self._props: dict[str, str] | None = None
         self._stay_on_before: str | None = None    # stay_on_while_plugged_in before this run
+        self._lock: DeviceLock | None = None
+
+    # ------------------------------------------------------------------ one run at a time
+    def lock_key(self) -> str:
+        """This device on this machine: its adb server and serial."""
+        return f"adb-{self.adb.server.host}-{self.adb.server.port}-{self.adb.serial}"
+
+    def claim(self, run_id: str, wait_s: float, on_wait: ProgressFn) -> None:
+        """Hold the lock on the device itself (``device_lock``) for the run, or wait / refuse.
+        A device that drops or hangs meanwhile is reconnected and asked again, as a run would."""
+        lock = DeviceLock(self.adb, self.alias, self.cfg.work_dir, run_id)
+        for pause in (*CLAIM_RETRY_S, None):
+            try:
+                lock.acquire(wait_s, on_wait)
+                break
+            except DeviceError as e:
+                if pause is None:
+                    raise
+                on_wait(f"{e}; reconnecting, then asking again in {pause:.0f} s")
+                time.sleep(pause)
+                try:
+                    self.reconnect()
+                except DeviceError:
+                    pass
+        self._lock = lock
+
+    def cpu_count(self) -> int | None:
+        """Cores the device has (``nproc``, else ``/sys/devices/system/cpu/possible``); None if it won't say."""
+        out = self.adb.shell_batch([["nproc"], ["cat", "/sys/devices/system/cpu/possible"]], timeout_s=30)
+        return probes.cpu_count(*out)
 
     # ------------------------------------------------------------------ identity
     def props(self) -> dict[str, str]:
@@ -203,9 +237,9 @@ class AndroidDevice:
     def run(self, spec: dict, model: Converted, on_progress: ProgressFn) -> dict:
         return app_client.run_block(self.adb, self.cfg.work_dir, spec, on_progress)
 
-    def recover(self, models: list[Converted]) -> dict | None:
+    def reconnect(self) -> None:
         """After a drop or a hang: re-attach a network device (disconnect + connect, since adb
-        never notices a device that hangs with its TCP open), wait for it, re-check the models."""
+        never notices a device that hangs with its TCP open) and wait for it."""
         if self.cfg.match.endpoint or self.adb.serial.count(":") == 1:
             self.adb.server.disconnect(self.adb.serial)
             try:
@@ -214,10 +248,17 @@ class AndroidDevice:
                 pass
         if not self.adb.wait_for_device(RECONNECT_TIMEOUT_S):
             raise DeviceError(self.alias, f"did not come back within {RECONNECT_TIMEOUT_S:.0f} s")
+
+    def recover(self, models: list[Converted]) -> dict | None:
+        """Reconnect, then re-check the models (a drop may have cut a push short)."""
+        self.reconnect()
         return self.deploy(models, lambda _msg: None)
 
     def cleanup_run(self, run_id: str) -> None:
-        """Remove this run's spec and result files left on the device (e.g. by a block cut short)."""
+        """Stop the app (an interrupted run's block must not go on heating the phone) and remove
+        this run's spec and result files left on the device. The run holds the device's lock, so
+        the app is this run's."""
+        self.adb.shell(["am", "force-stop", contract.APP_PACKAGE], timeout_s=30, check=False)
         for directory in (f"{self.cfg.work_dir}/specs", contract.RESULT_DIR):
             names = [n for n in self.adb.list_dir(directory) if n.startswith(run_id)]
             if names:
@@ -228,6 +269,9 @@ class AndroidDevice:
             self._restore_awake()
         except Exception:  # noqa: BLE001  cleanup never raises (the device may be gone)
             pass
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         if self._on_close is not None:
             try:
                 self._on_close()

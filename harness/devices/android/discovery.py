@@ -80,6 +80,14 @@ def attach(cfg: DeviceConfig, start_emulators: bool) -> AndroidDevice | None:
     return AndroidDevice(cfg, Adb(server, serial)) if serial else None
 
 
+def lock_key(cfg: DeviceConfig) -> str | None:
+    """The device's key for the machine-wide lock (``AndroidDevice.lock_key``), when the
+    definition names it without looking (serial, endpoint, emulated port); else None."""
+    server = AdbServer.from_address(cfg.adb_server)
+    serial = (f"127.0.0.1:{cfg.emulated.port}" if cfg.emulated else cfg.match.endpoint or cfg.match.serial)
+    return f"adb-{server.host}-{server.port}-{serial}" if serial else None
+
+
 def how_found(cfg: DeviceConfig) -> str:
     m = cfg.match
     return (f"serial {m.serial}" if m.serial else f"endpoint {m.endpoint}" if m.endpoint

@@ -84,6 +84,21 @@ def runtime_from_version_name(version_name: str | None) -> str | None:
     return m.group(1) if m else None
 
 
+def cpu_count(nproc_text: str, possible_text: str) -> int | None:
+    """Cores from ``nproc`` ("8"), else from ``/sys/devices/system/cpu/possible`` ("0-7", "0-3,6"); None."""
+    first = nproc_text.strip().splitlines()[0].strip() if nproc_text.strip() else ""
+    if first.isdigit() and int(first) > 0:
+        return int(first)
+    text = possible_text.strip().splitlines()[0].strip() if possible_text.strip() else ""
+    if not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", text):
+        return None
+    count = 0
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        count += int(hi or lo) - int(lo) + 1
+    return count or None
+
+
 def state(battery_text: str, thermal_text: str, power_text: str, df_text: str) -> dict:
     """The ``env_before``/``env_after`` record of a block from the four outputs."""
     b = battery(battery_text)

@@ -3,7 +3,8 @@
 It runs models with TensorFlow's own interpreter (Flex + TF Text ops), takes the same
 app-contract spec a phone's app takes and gives back the same result, so host and phone
 figures land in the same result files. Each block runs in a fresh child process with a
-deadline that holds even when the child hangs without closing its output.
+deadline that holds even when the child hangs without closing its output; a block whose
+app hangs is stopped at the deadline and recorded as failed, and the run goes on.
 """
 from __future__ import annotations
 
@@ -39,6 +40,19 @@ class HostDevice:
 
     def __init__(self, alias: str = "host"):
         self.alias = alias
+
+    def lock_key(self) -> str:
+        return "host"
+
+    def claim(self, run_id: str, wait_s: float, on_wait: ProgressFn) -> None:
+        return None      # the machine-wide lock (registry) is all there is to hold
+
+    def cpu_count(self) -> int | None:
+        """The cores this process may run on (its affinity: a CI container's share, not the machine's)."""
+        try:
+            return len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return os.cpu_count()
 
     def describe(self) -> dict:
         return {"alias": self.alias, "kind": "host", "serial": None,
@@ -81,8 +95,8 @@ class HostDevice:
             try:
                 done = proc.run(cmd, what="the host's benchmark app", deadline_s=deadline, env=env,
                                 stderr_path=log, on_line=on_line)
-            except proc.Deadline as e:
-                raise DeviceError(self.alias, str(e)) from None
+            except proc.Deadline as e:     # a hung app fails its block; retrying would hang again
+                return contract.error_result(spec, str(e))
             if not result_path.is_file():
                 tail = log.read_text(errors="replace").strip().splitlines()[-3:]
                 raise DeviceError(self.alias, f"the host's benchmark app exited {done.returncode} without a "
@@ -95,7 +109,9 @@ class HostDevice:
         return None      # nothing to reattach: the next block starts a fresh child
 
     def cleanup_run(self, run_id: str) -> None:
-        return None      # every block's files live in a temporary directory already gone
+        """Stop a benchmark app still running (an interrupted run's, in the device's thread);
+        its files live in a temporary directory. The host's apps are the only children then."""
+        proc.kill_all()
 
     def close(self) -> None:
         return None

@@ -54,6 +54,15 @@ class FakeDevice:
     on_run: object = None                 # callable(spec) called before each run (e.g. raise Ctrl-C)
     calls: list[tuple] = field(default_factory=list)
 
+    def lock_key(self) -> str:
+        return f"fake-{self.alias}"
+
+    def claim(self, run_id: str, wait_s: float, on_wait) -> None:
+        self.calls.append(("claim", run_id))
+
+    def cpu_count(self) -> int | None:
+        return 4
+
     def describe(self) -> dict:
         self.calls.append(("describe",))
         return {"alias": self.alias, "kind": "fake", "serial": None, "fingerprint": "fake/fp",
