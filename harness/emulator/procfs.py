@@ -12,7 +12,9 @@ _UIDS = {"root": 0, "shell": 2000, "system": 1000}
 
 
 def virtual_text(device, dev: str) -> str | None:
-    """Text of a synthesised /proc file of ``device``, or None."""
+    """Text of a synthesised /proc (or CPU /sys) file of ``device``, or None."""
+    if dev in ("/sys/devices/system/cpu/possible", "/sys/devices/system/cpu/present"):
+        return f"0-{device.profile.cpus - 1}\n"         # the kernel's cpulist format
     if not dev.startswith("/proc/"):
         return None
     if dev == "/proc/meminfo":

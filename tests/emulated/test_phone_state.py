@@ -79,3 +79,16 @@ def test_a_model_newer_than_the_apps_runtime_is_refused_before_any_push(tiny_mod
     assert "needs TFLite runtime 2.14.0 or newer" in err and "runtime is 2.10.0" in err
     models = emulated_device.host_path(f"{contract.DEFAULT_WORK_DIR}/models")
     assert not models.exists() or not any(models.iterdir())
+
+
+@pytest.mark.emulator(hostrun_cmd=FAKE_RUNNER)
+def test_threads_beyond_the_phones_cores_are_refused(tiny_models, emulated_device, tmp_path, capsys):
+    """A Pixel 7 has 8 cores (nproc, /sys/devices/system/cpu/possible); 9 threads would spin."""
+    assert emulated_device.shell("nproc").stdout == b"8\n"
+    assert emulated_device.shell("cat /sys/devices/system/cpu/possible").stdout == b"0-7\n"
+    cfg = config(tmp_path, emulated_device)
+    rc = cli.main(["run", "--device", "dut", "--model", "synthetic:tiny", "--variants", "fp32",
+                   "--max-length", str(TINY_MAX_LENGTH), "--threads", "9", "--runs", "1", "--config", str(cfg),
+                   "--results-dir", str(tmp_path / "results"), "--no-report"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "9 threads" in err and "8" in err, err

@@ -57,6 +57,12 @@ def cmd_uname(ctx: Ctx) -> int:
     return 0
 
 
+def cmd_nproc(ctx: Ctx) -> int:
+    """toybox nproc: the CPUs this process may run on (all of the profile's cores)."""
+    ctx.out(f"{ctx.device.profile.cpus}\n")
+    return 0
+
+
 def cmd_test(ctx: Ctx) -> int:
     args = ctx.argv[1:]
     if ctx.argv[0] == "[":
@@ -137,5 +143,5 @@ def cmd_date(ctx: Ctx) -> int:
 
 
 COMMANDS = {"true": cmd_true, "false": cmd_false, "sleep": cmd_sleep, "id": cmd_id, "whoami": cmd_whoami,
-            "uname": cmd_uname, "test": cmd_test, "[": cmd_test, "basename": cmd_basename, "dirname": cmd_dirname,
+            "uname": cmd_uname, "nproc": cmd_nproc, "test": cmd_test, "[": cmd_test, "basename": cmd_basename, "dirname": cmd_dirname,
             "env": cmd_env, "umask": cmd_umask, "date": cmd_date}
