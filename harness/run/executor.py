@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,6 +26,9 @@ from harness.run.spec import make_spec, params_record, to_samples
 
 # A device that fails is retried this many times, waiting RETRY_BACKOFF_S[i] before try i.
 RETRY_BACKOFF_S = (1.0, 3.0, 9.0)
+# After an interrupt, how long the device threads get to notice it (an Android block's app is
+# force-stopped and seen gone within a few seconds) before the leftovers are removed again.
+STOP_GRACE_S = 10.0
 ProgressFn = Callable[[str, str], None]     # (device alias, message)
 TokenIdsFn = Callable[[Cell, list[str]], "list[list[int]] | None"]
 
@@ -87,10 +91,12 @@ def _with_retries(ctx: _Context, what: str, fn):
             return False, None
 
 
-def _measure(ctx: _Context, describe: dict, cell: Cell, model: Converted, bid: str, round_: int) -> Block:
+def _measure(ctx: _Context, describe: dict, cell: Cell, model: Converted, bid: str, round_: int) -> Block | None:
     dev, plan = ctx.job.device, ctx.plan
     started = utc_now()
     env_before = dev.wait_steady(ctx.say)
+    if ctx.stop.is_set():
+        return None                  # interrupted while waiting: start no app
     app_run_id = f"{ctx.rec.run_id}-{secrets.token_hex(3)}"
     threads = cell.threads or dev.default_threads    # 0 in a cell: the device's own setting
     spec = make_spec(app_run_id, plan, cell, model, dev.model_path(model),
@@ -131,7 +137,7 @@ def run_device(ctx: _Context) -> None:
                 continue
             model = job.models[(cell.variant, cell.max_length)]
             ok, block = _with_retries(ctx, bid, lambda: _measure(ctx, describe, cell, model, bid, round_))
-            if not ok or (ctx.stop.is_set() and not block.ok):
+            if not ok or block is None or (ctx.stop.is_set() and not block.ok):
                 return       # a block the interrupt cut short (its app stopped) is not a measurement
             ctx.rec.add(block)
 
@@ -162,6 +168,13 @@ def execute(jobs: list[Job], plan: Plan, rec: Recorder, progress: ProgressFn) ->
         with signals.shielded():     # a second Ctrl-C must not cut the cleanup short
             stop.set()
             rec.finish("interrupted")
+            for j in jobs:           # stop the apps now: a cut block must not go on heating the phone
+                _cleanup_quietly(j.device, rec.run_id)
+            # A device thread may be between its stop check and pushing a spec: give each one
+            # time to see the stop (its app is gone), then remove what it left.
+            deadline = time.monotonic() + STOP_GRACE_S
+            for t in threads:
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
             for j in jobs:
                 _cleanup_quietly(j.device, rec.run_id)
         raise

@@ -134,6 +134,28 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_finished_blocks(tmp_path):
     assert any(c[0] == "cleanup" for c in dev.calls)
 
 
+def test_ctrl_c_while_a_device_waits_starts_no_app_and_cleans_up_after_the_thread(tmp_path):
+    """A device thread between its stop check and starting the app must not push a spec after
+    the cleanup (an interrupted run left a spec on the phone)."""
+    import _thread
+    import time
+
+    class Slow(FakeDevice):
+        def wait_steady(self, on_wait):
+            if not any(c[0] == "interrupted" for c in self.calls):
+                self.calls.append(("interrupted",))
+                _thread.interrupt_main()
+                time.sleep(0.5)          # the main thread's first cleanup runs meanwhile
+            return self.state()
+
+    dev = Slow()
+    with pytest.raises(KeyboardInterrupt):
+        go(tmp_path, plan(), dev)
+    kinds = [c[0] for c in dev.calls]
+    assert "run" not in kinds                      # no app started once stopped
+    assert kinds.count("cleanup") == 2 and kinds[-1] == "cleanup"
+
+
 def test_every_block_is_on_disk_as_soon_as_it_finishes(tmp_path):
     seen = []
 
