@@ -65,19 +65,8 @@ def kill_all() -> None:
 atexit.register(kill_all)
 
 
-def run(argv: list[str], *, what: str, deadline_s: float, env: dict | None = None,
-        stderr_path: Path | None = None, on_line: Callable[[str], None] | None = None) -> Finished:
-    """Run ``argv``; call ``on_line`` for each stdout line as it comes; raise Deadline after
-    ``deadline_s`` seconds (the child killed), whether or not it is still writing."""
-    stderr = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
-    finally:
-        if stderr_path:
-            stderr.close()
-    with _live_lock:
-        _live.add(proc)
+def _pump(proc: subprocess.Popen) -> tuple[queue.Queue, threading.Thread]:
+    """A reader thread handing the child's stdout lines over a queue (None at its end)."""
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -91,6 +80,28 @@ def run(argv: list[str], *, what: str, deadline_s: float, env: dict | None = Non
 
     reader = threading.Thread(target=pump, name=f"child-{proc.pid}", daemon=True)
     reader.start()
+    return lines, reader
+
+
+def _start(argv: list[str], env: dict | None, stderr_path: Path | None, stdin) -> subprocess.Popen:
+    stderr = open(stderr_path, "wb") if stderr_path else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, stdin=stdin,
+                                env=env, start_new_session=True)
+    finally:
+        if stderr_path:
+            stderr.close()
+    with _live_lock:
+        _live.add(proc)
+    return proc
+
+
+def run(argv: list[str], *, what: str, deadline_s: float, env: dict | None = None,
+        stderr_path: Path | None = None, on_line: Callable[[str], None] | None = None) -> Finished:
+    """Run ``argv``; call ``on_line`` for each stdout line as it comes; raise Deadline after
+    ``deadline_s`` seconds (the child killed), whether or not it is still writing."""
+    proc = _start(argv, env, stderr_path, subprocess.DEVNULL)
+    lines, reader = _pump(proc)
     end = time.monotonic() + deadline_s
     out: list[str] = []
     try:
@@ -121,3 +132,68 @@ def run(argv: list[str], *, what: str, deadline_s: float, env: dict | None = Non
         reader.join(timeout=5)
         proc.stdout.close()
     return Finished(proc.returncode, out)
+
+
+class Ended(Exception):
+    """A ``Server`` child exited (or closed its stdout) before answering."""
+
+    def __init__(self, returncode: int | None):
+        super().__init__(f"exited with status {returncode}")
+        self.returncode = returncode
+
+
+class Server:
+    """A long-lived child answering each request line with one line on stdout, under a
+    deadline per request: at the deadline, on Ctrl-C or on any error its process group is
+    killed (as ``run`` does), and ``kill_all`` reaches it too."""
+
+    def __init__(self, argv: list[str], *, env: dict | None = None, stderr_path: Path | None = None):
+        self.proc = _start(argv, env, stderr_path, subprocess.PIPE)
+        self._lines, self._reader = _pump(self.proc)
+
+    def ask(self, request: str, *, what: str, deadline_s: float) -> str:
+        """Send one line; return the child's answer line. Raises Deadline or Ended."""
+        end = time.monotonic() + deadline_s
+        try:
+            try:
+                self.proc.stdin.write(request.encode("utf-8") + b"\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                pass       # it has exited: its end of output says so below
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise Deadline(f"{what} did not finish in {deadline_s:.0f} s; stopped it")
+                try:
+                    line = self._lines.get(timeout=min(left, 1.0))
+                except queue.Empty:
+                    continue
+                if line is None:
+                    try:
+                        self.proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        pass
+                    raise Ended(self.proc.returncode)
+                return line
+        except BaseException:
+            self.close(kill=True)
+            raise
+
+    def close(self, kill: bool = False) -> None:
+        """End the child: close its stdin and let it exit (killed if it does not within 10 s)."""
+        if not kill:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (subprocess.TimeoutExpired, OSError, ValueError):
+                kill = True
+        if kill:
+            kill_group(self.proc)
+        with _live_lock:
+            _live.discard(self.proc)
+        self._reader.join(timeout=5)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass

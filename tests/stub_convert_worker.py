@@ -55,22 +55,21 @@ def _write(path: str, data: bytes) -> None:
     os.replace(path + ".tmp", path)
 
 
-def main() -> int:
+def step(argv: list[str]) -> dict:
     p = argparse.ArgumentParser()
     p.add_argument("cmd")
     for flag in ("--source-json", "--max-length", "--export", "--out", "--saved-model", "--variant",
                  "--signature-keys", "--prompts-json", "--state", "--model"):
         p.add_argument(flag)
     p.add_argument("--stateful", action="store_true")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     time.sleep(float(os.environ.get("HARNESS_TEST_CONVERT_STEP_S") or 0))
     if a.cmd == "export":
         os.makedirs(a.out)
         _write(os.path.join(a.out, "saved_model.pb"), b"stub saved model")
         _log("export")
-        print(json.dumps({"wall_s": 0.0, "peak_rss_kb": 1024, "parameters": 1, "vocabulary_size": 1,
-                          "max_sequence_length": 512}))
-        return 0
+        return {"wall_s": 0.0, "peak_rss_kb": 1024, "parameters": 1, "vocabulary_size": 1,
+                "max_sequence_length": 512}
     if a.cmd == "convert":
         _write(a.state, json.dumps({"variant": a.variant}).encode())
         _write(a.out, b"stub converted model")
@@ -82,7 +81,15 @@ def main() -> int:
         variant = json.load(open(a.state))["variant"]
         _write(a.out, _tflite(VARIANTS[variant].expected_weight_dtype))
         _log("finish", variant)
-    print(json.dumps({"wall_s": 0.0, "peak_rss_kb": 1024}))
+    return {"wall_s": 0.0, "peak_rss_kb": 1024}
+
+
+def main() -> int:
+    if sys.argv[1:] == ["serve"]:       # the real worker's one-process mode (small models)
+        for line in sys.stdin:
+            print(json.dumps({**step(json.loads(line)["argv"]), "status": 0}), flush=True)
+        return 0
+    print(json.dumps(step(sys.argv[1:])))
     return 0
 
 

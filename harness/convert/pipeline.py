@@ -7,21 +7,21 @@ variant whose quantization had no effect, and store ``model.tflite`` + ``convers
 under ``<cache>/models/<key>/``. Each entry is built in a private staging folder under its
 own lock and renamed into place whole; a hit is checked (size and sha256) and a damaged
 entry is rebuilt with one line (``harness.convert.cache``). Every worker step has a
-deadline; a hung one is killed with one line naming the step and the limit.
+deadline; a hung one is killed with one line naming the step and the limit. Where the
+steps run — a fresh process each, or one for a small model — is ``harness.convert.steps``.
 """
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
-from harness import paths, proc
+from harness import paths
 from harness.convert import cache as keys, census as census_mod, exports
 from harness.convert.artifact import Converted
+from harness.convert.steps import Steps
 from harness.convert.variants import VARIANTS, get as get_variant
 from harness.errors import ConversionError, UserError
 from harness.files import sha256_file, write_json_atomic
@@ -30,41 +30,6 @@ from harness.model import prompts as prompts_mod
 from harness.model.sources import ModelSource
 
 ProgressFn = Callable[[str], None]
-# One worker step (export, convert, calibrate, finish) of the GPT-2 base shape takes up to
-# a few minutes on a laptop core; a step still running after this is hung.
-STEP_TIMEOUT_S = float(os.environ.get("HARNESS_CONVERT_STEP_TIMEOUT_S") or 3600)
-
-
-def _worker_argv() -> list[str]:
-    """The worker's command. HARNESS_TEST_CONVERT_WORKER (tests only) names a stand-in script
-    that writes small fake models at once, for tests of the cache with several processes."""
-    stub = os.environ.get("HARNESS_TEST_CONVERT_WORKER")
-    return [sys.executable, stub] if stub else [sys.executable, "-m", "harness.convert.worker"]
-
-
-def _worker_env() -> dict:
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _run_worker(args: list[str], log_path: Path, what: str) -> dict:
-    """Run one worker step; return its JSON report or raise ConversionError."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        done = proc.run([*_worker_argv(), *args], what=what,
-                        deadline_s=STEP_TIMEOUT_S, env=_worker_env(), stderr_path=log_path)
-    except proc.Deadline as e:
-        raise ConversionError(f"{e} (log: {log_path})") from None
-    lines = [ln for ln in done.stdout_lines if ln.startswith("{")]
-    report = json.loads(lines[-1]) if lines else {}
-    if done.returncode != 0 or "error" in report:
-        msg = report.get("error") or f"worker exited with status {done.returncode}"
-        if report.get("kind") == "user":
-            raise UserError(msg)
-        raise ConversionError(f"{msg} (log: {log_path})")
-    return report
 
 
 def _validate_max_length(source: ModelSource, max_length: int) -> None:
@@ -93,16 +58,18 @@ def _source_args(source: ModelSource) -> dict:
 
 
 def _export(source: ModelSource, export: str, max_length: int, cache: Path,
-            progress: ProgressFn, stateful: bool) -> tuple[Path, dict]:
+            progress: ProgressFn, stateful: bool, steps: Steps) -> tuple[Path, dict]:
     """The export's SavedModel in the cache: reused when whole, else built under its lock."""
     what = f"{source.spec} ({export}, max length {max_length})"
     entry = keys.Entry(cache, "exports", keys.export_key(source, export, max_length, stateful), f"the export of {what}")
     meta = _usable(entry, keys.check_export, progress)
     if meta is not None:
+        steps.model_size(meta.get("parameters"))
         return entry.path / "saved_model", meta
     with entry.lock(progress):
         meta = _usable(entry, keys.check_export, progress, discard=True)
         if meta is not None:
+            steps.model_size(meta.get("parameters"))
             return entry.path / "saved_model", meta
         staging = keys.staging_dir(cache)
         try:
@@ -111,7 +78,8 @@ def _export(source: ModelSource, export: str, max_length: int, cache: Path,
                     str(max_length), "--export", export, "--out", str(staging / "saved_model")]
             if stateful:
                 args.append("--stateful")
-            meta = _run_worker(args, staging / "export.log", f"exporting {what}")
+            meta = steps.run(args, staging / "export.log", f"exporting {what}")
+            steps.model_size(meta.get("parameters"))
             meta.update(export=export, max_length=max_length, key=entry.key)
             write_json_atomic(staging / "export.json", meta)
             entry.publish(staging)
@@ -157,18 +125,18 @@ def _stage_steps(saved_model: Path, variant: str, export: str, max_length: int, 
 
 
 def _convert_stages(saved_model: Path, variant: str, export: str, max_length: int, model_path: Path,
-                    out: Path, progress: ProgressFn) -> list[dict]:
+                    out: Path, progress: ProgressFn, steps: Steps) -> list[dict]:
     """Run one variant's conversion as separate processes; return each one's report.
 
     In one process the converter, calibration and post-processing stack their memory up
     (GPT-2 base: int8 5.2 GiB, fp32 3.7 GiB), near or over the 4 GB a laptop can spare.
     """
-    steps, intermediates = _stage_steps(saved_model, variant, export, max_length, model_path, out)
+    todo, intermediates = _stage_steps(saved_model, variant, export, max_length, model_path, out)
     reports = []
     try:
-        for i, (stage, message, args) in enumerate(steps, 1):
-            progress(f"{message} ({i}/{len(steps)})")
-            reports.append(dict(_run_worker(args, out / f"{stage}.log", message), stage=stage))
+        for i, (stage, message, args) in enumerate(todo, 1):
+            progress(f"{message} ({i}/{len(todo)})")
+            reports.append(dict(steps.run(args, out / f"{stage}.log", message), stage=stage))
     finally:   # the intermediates are as large as the model, or as fp32
         for path in intermediates:
             path.unlink(missing_ok=True)
@@ -201,8 +169,10 @@ def _report(source: ModelSource, variant: str, export: str, stateful: bool, max_
         "export_peak_rss_mb": round(export_meta.get("peak_rss_kb", 0) / 1024, 1),
         "convert_wall_s": round(sum(st["wall_s"] for st in stages), 3),
         "convert_peak_rss_mb": round(max(st["peak_rss_kb"] for st in stages) / 1024, 1),
+        # "shared": the steps ran in one process (a small model), whose peak so far this is.
         "convert_stages": [{"stage": st["stage"], "wall_s": round(st["wall_s"], 3),
-                            "peak_rss_mb": round(st["peak_rss_kb"] / 1024, 1)} for st in stages],
+                            "peak_rss_mb": round(st["peak_rss_kb"] / 1024, 1),
+                            "process": st.get("process", "own")} for st in stages],
         "total_wall_s": round(time.monotonic() - started, 3),
         "weight_share": {d: round(cen.weight_share(d), 4) for d in cen.weight_bytes_by_dtype},
         "census": cen.to_dict(),
@@ -219,33 +189,41 @@ def convert(source: ModelSource, variants: list[str], max_length: int, *,
     _validate_max_length(source, max_length)
     exports.get(export)
     keys.sweep_staging(cache)
-    results: list[Converted] = []
-    for variant in variants:
-        get_variant(variant)
-        what = f"model {variant} ({export}, max length {max_length})"
-        entry = keys.Entry(cache, "models", keys.conversion_key(source, variant, export, max_length, stateful), what)
-        report = _usable(entry, keys.check_model, progress)
-        if report is None:
-            with entry.lock(progress):
-                report = _usable(entry, keys.check_model, progress, discard=True)   # built meanwhile?
-                if report is None:
-                    _build(source, variant, export, stateful, max_length, entry, progress)
-                    results.append(Converted(entry.path / "model.tflite",
-                                             keys.check_model(entry, deep=False), cache_hit=False))
-                    continue
-        results.append(Converted(entry.path / "model.tflite", report, cache_hit=True))
-    return results
+    steps = Steps(cache)
+    try:
+        return [_one(source, variant, export, stateful, max_length, cache, progress, steps)
+                for variant in variants]
+    finally:
+        steps.close()
+
+
+def _one(source: ModelSource, variant: str, export: str, stateful: bool, max_length: int, cache: Path,
+         progress: ProgressFn, steps: Steps) -> Converted:
+    """One variant: the cached entry when whole, else built under the entry's lock."""
+    get_variant(variant)
+    what = f"model {variant} ({export}, max length {max_length})"
+    entry = keys.Entry(cache, "models", keys.conversion_key(source, variant, export, max_length, stateful), what)
+    report = _usable(entry, keys.check_model, progress)
+    if report is not None:
+        return Converted(entry.path / "model.tflite", report, cache_hit=True)
+    with entry.lock(progress):
+        report = _usable(entry, keys.check_model, progress, discard=True)   # built meanwhile?
+        if report is not None:
+            return Converted(entry.path / "model.tflite", report, cache_hit=True)
+        _build(source, variant, export, stateful, max_length, entry, progress, steps)
+        return Converted(entry.path / "model.tflite", keys.check_model(entry, deep=False), cache_hit=False)
 
 
 def _build(source: ModelSource, variant: str, export: str, stateful: bool, max_length: int,
-           entry: keys.Entry, progress: ProgressFn) -> None:
+           entry: keys.Entry, progress: ProgressFn, steps: Steps) -> None:
     """Convert one variant in a private staging folder and move it into place (lock held)."""
-    saved_model, export_meta = _export(source, export, max_length, entry.cache, progress, stateful)
+    saved_model, export_meta = _export(source, export, max_length, entry.cache, progress, stateful, steps)
     staging = keys.staging_dir(entry.cache)
     try:
         model_path = staging / "model.tflite"
         t0 = time.monotonic()
-        stages = _convert_stages(saved_model, variant, export, max_length, model_path, staging, progress)
+        stages = _convert_stages(saved_model, variant, export, max_length, model_path, staging, progress,
+                                 steps)
         cen = census_mod.census(model_path)
         check_quantized(variant, cen)
         report = _report(source, variant, export, stateful, max_length, entry.key, model_path, export_meta,

@@ -10,6 +10,8 @@ each step's own peak.
 
 Each command prints one JSON line on stdout as its last line: what it did, its wall
 time and its peak resident memory. Errors are printed as ``{"error": "..."}``, exit 3.
+``serve`` runs the steps the parent sends over stdin in one process instead (small
+models, where importing TensorFlow per step would cost more than the step itself).
 """
 from __future__ import annotations
 
@@ -48,7 +50,9 @@ def cmd_export(args) -> dict:
     causal_lm = sources.load(source)
     limit = causal_lm.backbone.max_sequence_length
     if args.max_length > limit:
-        raise SystemExit(_fail(f"max length {args.max_length} exceeds the model's {limit} positions"))
+        from harness.errors import UserError
+
+        raise UserError(f"max length {args.max_length} exceeds the model's {limit} positions")
     exports.get(args.export).export(causal_lm, args.max_length, args.out, stateful=args.stateful)
     return {
         "wall_s": time.monotonic() - t0,
@@ -121,11 +125,6 @@ def _write_atomic(path: str, data: bytes) -> None:
     os.replace(path + ".tmp", path)
 
 
-def _fail(message: str) -> int:
-    print(json.dumps({"error": message}))
-    return 3
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m harness.convert.worker")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -152,23 +151,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    commands = {"export": cmd_export, "convert": cmd_convert, "calibrate": cmd_calibrate,
-                "finish": cmd_finish}
+COMMANDS = {"export": cmd_export, "convert": cmd_convert, "calibrate": cmd_calibrate, "finish": cmd_finish}
+
+
+def run_step(argv: list[str]) -> tuple[int, dict]:
+    """One step: (exit status, its report) — an error is ``{"error", "kind"}`` with status 3."""
     try:
-        result = commands[args.cmd](args)
-    except SystemExit as e:
-        return int(e.code or 0)
+        args = build_parser().parse_args(argv)
+        return 0, COMMANDS[args.cmd](args)
+    except SystemExit as e:      # argparse: a malformed request from the parent
+        return int(e.code or 0) or 2, {"error": f"bad worker arguments {argv[:1]}", "kind": "usage"}
     except Exception as e:  # reported to the parent as one line; the parent decides
         from harness.errors import UserError
 
         kind = "user" if isinstance(e, UserError) else type(e).__name__
         msg = str(e).strip().splitlines()
-        print(json.dumps({"error": (msg[-1] if msg else kind)[:2000], "kind": kind}))
-        return 3
-    print(json.dumps(result))
+        return 3, {"error": (msg[-1] if msg else kind)[:2000], "kind": kind}
+
+
+def serve() -> int:
+    """Run the steps the parent sends, one JSON line each (``{"argv": [...], "log": path}``),
+    in this one process, answering each with its report line (plus ``"status"``). The
+    step's own output goes to its log. For small models: TensorFlow is imported once."""
+    answer = os.fdopen(os.dup(1), "w", buffering=1)
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with open(request["log"], "ab") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+        code, report = run_step(request["argv"])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        answer.write(json.dumps({**report, "status": code}) + "\n")
     return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["serve"]:
+        return serve()
+    code, report = run_step(argv)
+    print(json.dumps(report))
+    return code
 
 
 if __name__ == "__main__":

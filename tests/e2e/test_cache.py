@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.convert import cache as keys, pipeline
+from harness.errors import ConversionError
 from harness.model import sources
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -169,3 +170,30 @@ def test_reports_are_written_whole_and_a_killed_build_leaves_nothing_that_counts
     (again, lines) = finish(start(cache, "int8"))
     assert again["int8"][2] is False
     assert not list((cache / keys.STAGING).iterdir())         # ... is swept by the next process
+
+
+def test_a_small_models_steps_share_one_process_and_a_hung_one_is_stopped(stub_env, tmp_path, monkeypatch):
+    """Small models (the stub's export says 1 parameter) run every step in one worker
+    process, each step still under its deadline; a large one runs each in a fresh process."""
+    from harness.convert import steps
+
+    source = sources.resolve("synthetic:tiny")
+    out = pipeline.convert(source, ["fp32", "int8"], 16, cache=tmp_path / "a")
+    pids = {ln.split()[0] for ln in stub_env.read_text().splitlines()}
+    assert len(pids) == 1 and all(s["process"] == "shared" for c in out for s in c.report["convert_stages"])
+    assert not list((tmp_path / "a" / "staging").iterdir())          # the worker's log went with it
+
+    stub_env.write_text("")
+    monkeypatch.setattr(steps, "SHARED_MAX_PARAMS", 0)
+    out = pipeline.convert(source, ["fp32", "int8"], 16, cache=tmp_path / "b")
+    assert len({ln.split()[0] for ln in stub_env.read_text().splitlines()}) == 6   # export + 2 + 3 steps
+    assert all(s["process"] == "own" for c in out for s in c.report["convert_stages"])
+
+    monkeypatch.setattr(steps, "SHARED_MAX_PARAMS", 10)
+    monkeypatch.setattr(steps, "STEP_TIMEOUT_S", 1.0)
+    monkeypatch.setenv("HARNESS_TEST_CONVERT_STEP_S", "30")
+    t0 = time.monotonic()
+    with pytest.raises(ConversionError, match=r"exporting synthetic:tiny \(oneshot, max length 16\) "
+                                              r"did not finish in 1 s; stopped it \(log: "):
+        pipeline.convert(source, ["fp32"], 16, cache=tmp_path / "c")
+    assert time.monotonic() - t0 < 10

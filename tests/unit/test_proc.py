@@ -112,3 +112,29 @@ def test_a_hung_host_app_fails_its_block_at_the_deadline(tmp_path, monkeypatch):
     assert result["status"] == "error"
     assert result["error"] == "the host's benchmark app did not finish in 2 s; stopped it"
     assert progress == ["HARNESS_PROGRESS fake"]
+
+
+ECHO_SERVER = ("import sys, time\nfor line in sys.stdin:\n"
+               "    if line.strip() == 'hang': time.sleep(600)\n"
+               "    if line.strip() == 'quit': sys.exit(4)\n"
+               "    print('got ' + line.strip(), flush=True)")
+
+
+def test_a_server_answers_each_request_and_exits_when_closed():
+    server = proc.Server([PY, "-c", ECHO_SERVER])
+    assert server.ask("a", what="x", deadline_s=10) == "got a"
+    assert server.ask("b", what="x", deadline_s=10) == "got b"
+    server.close()
+    assert server.proc.returncode == 0 and not proc._live
+
+
+def test_a_server_past_its_deadline_is_killed_and_one_that_exits_says_so():
+    server = proc.Server([PY, "-c", ECHO_SERVER])
+    t0 = time.monotonic()
+    with pytest.raises(proc.Deadline, match="the step did not finish in 1 s; stopped it"):
+        server.ask("hang", what="the step", deadline_s=1.0)
+    assert time.monotonic() - t0 < 8 and server.proc.returncode is not None and not proc._live
+    server = proc.Server([PY, "-c", ECHO_SERVER])
+    with pytest.raises(proc.Ended) as e:
+        server.ask("quit", what="x", deadline_s=10)
+    assert e.value.returncode == 4 and not proc._live
