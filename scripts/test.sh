@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The README's test command: set up (venv, Debian's adb), then run the whole test suite.
 # Models of tests are converted once per session (small shapes); emulated devices and
-# their adb servers are started and stopped by the tests themselves.
+# their adb servers are started and stopped by the tests themselves. The tests run in one
+# worker per core (pytest-xdist, at most 4), sharing one conversion cache; HARNESS_TEST_WORKERS=0
+# runs them in this process, in order (unit, emulated, e2e, phone).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+workers=${HARNESS_TEST_WORKERS:-auto}
+if [ "$workers" = "0" ]; then
+  exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+fi
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" --maxprocesses 4 --dist loadgroup "$@"

@@ -5,8 +5,9 @@ emulated phone over the real adb server), ``e2e`` (real conversions and whole ru
 (a real phone: skipped unless ``HARNESS_PHONE`` names its alias). Each test gets its folder's
 marker, so ``pytest -m unit`` and ``pytest tests/unit`` pick the same tests.
 
-Models: ``harness_cache`` points ``HARNESS_CACHE`` at one session directory, and
-``tiny_models`` / ``gen_models`` convert synthetic:tiny once per session.
+Models: ``harness_cache`` points ``HARNESS_CACHE`` at one session directory (shared by
+pytest-xdist's workers), and ``tiny_models`` / ``gen_models`` convert synthetic:tiny once per
+session — started in the background as the session starts (``_prewarm_models``).
 
 Devices: every test that uses ``emulated_device`` gets a
 fresh device process AND a fresh adb server on free ports with its own HOME (the server
@@ -60,8 +61,15 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def harness_cache(tmp_path_factory) -> Path:
-    """One conversion cache for the whole session (HARNESS_TEST_CACHE reuses one across sessions)."""
-    cache = Path(os.environ.get("HARNESS_TEST_CACHE") or tmp_path_factory.mktemp("harness-cache"))
+    """One conversion cache for the whole session (HARNESS_TEST_CACHE reuses one across sessions).
+    Under pytest-xdist the workers share it: each entry is built once, under its lock."""
+    if os.environ.get("HARNESS_TEST_CACHE"):
+        cache = Path(os.environ["HARNESS_TEST_CACHE"])
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        cache = tmp_path_factory.getbasetemp().parent / "harness-cache"
+        cache.mkdir(exist_ok=True)
+    else:
+        cache = tmp_path_factory.mktemp("harness-cache")
     old = os.environ.get("HARNESS_CACHE")
     os.environ["HARNESS_CACHE"] = str(cache)
     yield cache
@@ -78,12 +86,63 @@ def tiny_source():
     return sources.resolve("synthetic:tiny")
 
 
+# The session's models of synthetic:tiny at TINY_MAX_LENGTH: fixture -> [(export, variants, stateful)].
+SESSION_MODELS = {
+    "tiny_models": [("oneshot", ALL_VARIANTS, False)],
+    "gen_models": [("prefill_decode", ["fp32", "dynamic"], False), ("prefill_decode", ["fp32"], True),
+                   ("oneshot", ["fp32"], False)],
+}
+PREWARM = """
+import json, sys
+from pathlib import Path
+from harness.convert import convert
+from harness.model import sources
+for export, variants, stateful in json.loads(sys.argv[2]):
+    convert(sources.resolve("synthetic:tiny"), variants, int(sys.argv[3]), export=export,
+            stateful=stateful, cache=Path(sys.argv[1]))
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prewarm_models(request, harness_cache):
+    """Start converting the session's models in a process of their own as the session starts,
+    so the tests before the first one that needs them run meanwhile (the cache's locks make
+    the fixtures below wait for, then reuse, what it built). Only the models some collected
+    test needs; a failure here is only a cache miss: the fixture converts, and says why."""
+    wanted = [spec for name, specs in SESSION_MODELS.items()
+              if any(name in item.fixturenames for item in request.session.items) for spec in specs]
+    if not wanted:
+        yield
+        return
+    import json
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", PREWARM, str(harness_cache), json.dumps(wanted),
+                          str(TINY_MAX_LENGTH)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    yield
+    if p.poll() is None:          # the session ended first (a failure, or -x)
+        import signal
+
+        os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+
+
+def _session_models(name: str, harness_cache, tiny_source) -> dict:
+    from harness.convert import convert
+
+    out = {}
+    for export, variants, stateful in SESSION_MODELS[name]:
+        for c in convert(tiny_source, variants, TINY_MAX_LENGTH, export=export, stateful=stateful,
+                         cache=harness_cache):
+            out[(export, c.variant, stateful)] = c
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_models(harness_cache, tiny_source):
     """Every variant of synthetic:tiny at max length 32 (one-shot), converted once: {variant: Converted}."""
-    from harness.convert import convert
-
-    return {c.variant: c for c in convert(tiny_source, ALL_VARIANTS, TINY_MAX_LENGTH, cache=harness_cache)}
+    return {variant: c for (_, variant, _), c in _session_models("tiny_models", harness_cache, tiny_source).items()}
 
 
 @pytest.fixture(scope="session")
@@ -96,16 +155,7 @@ def tiny_tokens(tiny_source):
 @pytest.fixture(scope="session")
 def gen_models(harness_cache, tiny_source):
     """{(export, variant, stateful): Converted} for the generation-metric tests, converted once."""
-    from harness.convert import convert
-
-    out = {}
-    for export, variants, stateful in (("prefill_decode", ["fp32", "dynamic"], False),
-                                       ("prefill_decode", ["fp32"], True),
-                                       ("oneshot", ["fp32"], False)):
-        for c in convert(tiny_source, variants, TINY_MAX_LENGTH, export=export, stateful=stateful,
-                         cache=harness_cache):
-            out[(export, c.variant, stateful)] = c
-    return out
+    return _session_models("gen_models", harness_cache, tiny_source)
 
 
 # ----------------------------------------------------------------- adb and emulated devices

@@ -25,6 +25,9 @@ import pytest
 
 from harness import contract
 
+# One Maven build for the module: under pytest-xdist its tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("app-jvm")
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "android" / "benchmark_app"
 POM = APP / "jvm" / "pom.xml"
