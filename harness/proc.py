@@ -65,6 +65,22 @@ def kill_all() -> None:
 atexit.register(kill_all)
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie counts as gone): for stale locks and
+    staging folders, and the emulated devices' processes."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
 def _pump(proc: subprocess.Popen) -> tuple[queue.Queue, threading.Thread]:
     """A reader thread handing the child's stdout lines over a queue (None at its end)."""
     lines: queue.Queue[str | None] = queue.Queue()

@@ -25,6 +25,7 @@ from harness.convert.variants import VARIANTS
 from harness.files import sha256_file
 from harness.hostinfo import package_version
 from harness.locks import FileLock
+from harness.proc import pid_alive
 from harness.model import prompts as prompts_mod
 from harness.model.sources import ModelSource
 
@@ -185,15 +186,7 @@ def sweep_staging(cache: Path) -> None:
             pid = int(pid_text)
         except ValueError:
             continue
-        if host == me and not _alive(pid):
+        if host == me and not pid_alive(pid):
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

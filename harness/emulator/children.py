@@ -6,6 +6,8 @@ import signal
 import time
 from pathlib import Path
 
+from harness.proc import pid_alive  # noqa: F401  (re-exported: manage.py and tests use it here)
+
 # Where the harness package lives, so a child Python process can import it.
 SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
 _POLL_S = 0.02
@@ -15,21 +17,6 @@ def python_env(env: dict[str, str]) -> dict[str, str]:
     """``env`` with the harness source tree first on PYTHONPATH (changes and returns ``env``)."""
     env["PYTHONPATH"] = SOURCE_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a zombie child counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def wait_gone(pid: int, timeout_s: float) -> bool:

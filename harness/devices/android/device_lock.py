@@ -22,6 +22,7 @@ from harness.devices.android.adb import Adb
 from harness.devices.base import ProgressFn
 from harness.errors import DeviceError, UserError
 from harness.hostinfo import utc_now
+from harness.proc import pid_alive
 
 HEARTBEAT_S = 60.0
 STALE_S = 600.0            # no heartbeat for this long: the holder is gone (lost its host, say)
@@ -33,14 +34,6 @@ class DeviceBusy(UserError):
     """The device is held by another run (past the wait limit)."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def describe_owner(owner: dict | None) -> str:
@@ -88,7 +81,7 @@ class DeviceLock:
         if owner is None:
             return f"it names no holder after {age:.0f} s" if age is not None and age > NO_OWNER_GRACE_S else None
         if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) \
-                and owner["pid"] != os.getpid() and not _pid_alive(owner["pid"]):
+                and owner["pid"] != os.getpid() and not pid_alive(owner["pid"]):
             return f"its holder, pid {owner['pid']} on this host, is gone"
         if age is not None and age > STALE_S:
             return f"its holder has not touched it for {age:.0f} s"
