@@ -99,57 +99,73 @@ def _min_runtime_version(model) -> str | None:
     return None
 
 
+def _op_codes(model, fb) -> list[tuple[str, str]]:
+    """Each operator code as (kind, name): kind is builtin, flex (name without "Flex") or custom."""
+    builtin_name = _names(fb.BuiltinOperator)
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        if code == fb.BuiltinOperator.CUSTOM:
+            custom = oc.CustomCode().decode()
+            codes.append(("flex", custom[4:]) if custom.startswith("Flex") else ("custom", custom))
+        else:
+            codes.append(("builtin", builtin_name.get(code, str(code))))
+    return codes
+
+
+def _count_constants(model, sg, tensor_type, seen_buffers: set[int],
+                     const_bytes: Counter, weight_bytes: Counter) -> None:
+    """Add the bytes of subgraph ``sg``'s constant tensors, each buffer once across subgraphs."""
+    for t in range(sg.TensorsLength()):
+        tensor = sg.Tensors(t)
+        b = tensor.Buffer()
+        if b == 0 or b in seen_buffers:
+            continue
+        buffer = model.Buffers(b)
+        size = buffer.DataLength() or (buffer.Size() if buffer.Offset() > 1 else 0)
+        if not size:
+            continue
+        seen_buffers.add(b)
+        dtype = tensor_type.get(tensor.Type(), str(tensor.Type()))
+        const_bytes[dtype] += size
+        if dtype in WEIGHT_DTYPES and size >= MIN_WEIGHT_TENSOR_BYTES:
+            weight_bytes[dtype] += size
+
+
+def _count_ops(sg, codes, tensor_type, counts: dict[str, Counter], float_ops: Counter) -> None:
+    """Count subgraph ``sg``'s operators by kind and name, and those that run in float."""
+    for o in range(sg.OperatorsLength()):
+        op = sg.Operators(o)
+        kind, name = codes[op.OpcodeIndex()]
+        counts[kind][name] += 1
+        if kind == "builtin" and name in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        # An op whose first output is float32 runs in float.
+        if op.OutputsLength() and op.Outputs(0) >= 0:
+            out_t = sg.Tensors(op.Outputs(0))
+            if tensor_type.get(out_t.Type()) == "float32":
+                float_ops[f"{kind}:{name}"] += 1
+
+
 def census(path: Path) -> Census:
     """Census the model at ``path``."""
     fb = _schema()
-
     tensor_type = {k: v.lower() for k, v in _names(fb.TensorType).items()}
-    builtin_name = _names(fb.BuiltinOperator)
     out = Census()
+    counts = {"builtin": Counter(), "flex": Counter(), "custom": Counter()}
+    float_ops: Counter = Counter()
+    seen_buffers: set[int] = set()
+    const_bytes: Counter = Counter()
+    weight_bytes: Counter = Counter()
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         model = fb.Model.GetRootAs(buf, 0)
-        codes = []
-        for i in range(model.OperatorCodesLength()):
-            oc = model.OperatorCodes(i)
-            code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-            if code == fb.BuiltinOperator.CUSTOM:
-                custom = oc.CustomCode().decode()
-                codes.append(("flex", custom[4:]) if custom.startswith("Flex") else ("custom", custom))
-            else:
-                codes.append(("builtin", builtin_name.get(code, str(code))))
-        counts = {"builtin": Counter(), "flex": Counter(), "custom": Counter()}
-        float_ops: Counter = Counter()
-        seen_buffers: set[int] = set()
-        const_bytes: Counter = Counter()
-        weight_bytes: Counter = Counter()
+        codes = _op_codes(model, fb)
         out.subgraphs = model.SubgraphsLength()
         for s in range(out.subgraphs):
             sg = model.Subgraphs(s)
-            for t in range(sg.TensorsLength()):
-                tensor = sg.Tensors(t)
-                b = tensor.Buffer()
-                if b == 0 or b in seen_buffers:
-                    continue
-                buffer = model.Buffers(b)
-                size = buffer.DataLength() or (buffer.Size() if buffer.Offset() > 1 else 0)
-                if not size:
-                    continue
-                seen_buffers.add(b)
-                dtype = tensor_type.get(tensor.Type(), str(tensor.Type()))
-                const_bytes[dtype] += size
-                if dtype in WEIGHT_DTYPES and size >= MIN_WEIGHT_TENSOR_BYTES:
-                    weight_bytes[dtype] += size
-            for o in range(sg.OperatorsLength()):
-                op = sg.Operators(o)
-                kind, name = codes[op.OpcodeIndex()]
-                counts[kind][name] += 1
-                if kind == "builtin" and name in ("QUANTIZE", "DEQUANTIZE"):
-                    continue
-                # An op whose first output is float32 runs in float.
-                if op.OutputsLength() and op.Outputs(0) >= 0:
-                    out_t = sg.Tensors(op.Outputs(0))
-                    if tensor_type.get(out_t.Type()) == "float32":
-                        float_ops[f"{kind}:{name}"] += 1
+            _count_constants(model, sg, tensor_type, seen_buffers, const_bytes, weight_bytes)
+            _count_ops(sg, codes, tensor_type, counts, float_ops)
         for i in range(model.SignatureDefsLength()):
             out.signatures.append(model.SignatureDefs(i).SignatureKey().decode())
         out.min_runtime_version = _min_runtime_version(model)
