@@ -81,11 +81,25 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
     weights (a plain tf.Module silently loses them, FINDINGS §6).
     """
     import keras
-    import tensorflow as tf
 
     backbone = causal_lm.backbone
     L = int(max_length)
     shape = cache_shape(backbone, L)
+    archive = keras.export.ExportArchive()
+    archive.track(backbone)   # not causal_lm: its tokenizer tables would need TF Text ops
+    prefill, decode, prefill_spec, decode_spec = _endpoints(archive, backbone, shape, stateful)
+    archive.add_endpoint("prefill", prefill, input_signature=prefill_spec)
+    archive.add_endpoint("decode", decode, input_signature=decode_spec)
+    archive.write_out(str(out_dir), verbose=False)
+    _write_meta(causal_lm, L, shape, stateful, out_dir)
+
+
+def _endpoints(archive, backbone, shape, stateful: bool):
+    """The prefill and decode functions and their input signatures (stateful: the KV cache is
+    a variable tracked by ``archive``; stateless: an input and an output)."""
+    import keras
+    import tensorflow as tf
+
     dtype = "float32"
 
     def last_logits(hidden, position):
@@ -97,9 +111,7 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
     one_spec = tf.TensorSpec([1, 1], tf.int32, name="token_id")
     idx_spec = tf.TensorSpec([], tf.int32, name="index")
     cache_spec = tf.TensorSpec(shape, tf.float32, name="cache")
-
-    archive = keras.export.ExportArchive()
-    archive.track(backbone)   # not causal_lm: its tokenizer tables would need TF Text ops
+    tok_spec = tf.TensorSpec([1, None], tf.int32, name="token_ids")   # the prompt's own length
     if stateful:
         holder = keras.layers.Layer(name="kv_cache_holder")
         holder.cache = holder.add_weight(shape=shape, initializer="zeros", trainable=False,
@@ -119,26 +131,26 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
             cache_var.assign(cache)
             return {"logits": last_logits(hidden, 0)}
 
-        decode_spec = [one_spec, idx_spec]
-    else:
-        def prefill(token_ids, prompt_length):
-            hidden, cache = _forward(backbone, token_ids, tf.zeros(shape, dtype), 0)
-            return {"logits": last_logits(hidden, prompt_length - 1), "cache": cache}
+        return prefill, decode, [tok_spec, len_spec], [one_spec, idx_spec]
 
-        def decode(token_id, index, cache):
-            hidden, cache = _forward(backbone, token_id, cache, index)
-            return {"logits": last_logits(hidden, 0), "cache": cache}
+    def prefill(token_ids, prompt_length):
+        hidden, cache = _forward(backbone, token_ids, tf.zeros(shape, dtype), 0)
+        return {"logits": last_logits(hidden, prompt_length - 1), "cache": cache}
 
-        decode_spec = [one_spec, idx_spec, cache_spec]
-    tok_spec = tf.TensorSpec([1, None], tf.int32, name="token_ids")   # the prompt's own length
-    archive.add_endpoint("prefill", prefill, input_signature=[tok_spec, len_spec])
-    archive.add_endpoint("decode", decode, input_signature=decode_spec)
-    archive.write_out(str(out_dir), verbose=False)
+    def decode(token_id, index, cache):
+        hidden, cache = _forward(backbone, token_id, cache, index)
+        return {"logits": last_logits(hidden, 0), "cache": cache}
+
+    return prefill, decode, [tok_spec, len_spec], [one_spec, idx_spec, cache_spec]
+
+
+def _write_meta(causal_lm, L: int, shape, stateful: bool, out_dir) -> None:
+    """The export's metadata beside the SavedModel, with the calibration prompts' token ids
+    (for int8 calibration in the convert worker, which has no tokenizer)."""
+    backbone = causal_lm.backbone
     meta = {"max_length": L, "stateful": bool(stateful), "cache_shape": shape,
             "parameters": int(causal_lm.count_params()),
             "vocabulary_size": int(backbone.vocabulary_size)}
-    # Token ids of the calibration prompts, for int8 calibration in the convert worker
-    # (which has no tokenizer).
     try:
         from harness.model.prompts import calibration_set
         from harness.model.tokens import tokenize_with
