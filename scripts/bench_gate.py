@@ -233,7 +233,7 @@ def report(bench: Bench, pairs: list[dict], cli: dict, grid: list[dict], load_be
             if a.reuse else f"{n} pairs in {wall_s / 60:.1f} min")
     bench.say(f"settings: --runs {a.runs} --rounds {a.rounds} --warmup {a.warmup} --variants {a.variants}, "
               f"slow factor {a.slow_factor} ({a.slowdown}); {made}")
-    bench.say(f"gate at its defaults (harness compare exit statuses):")
+    bench.say("gate at its defaults (harness compare exit statuses):")
     bench.say(f"  false alarms: {false_alarms} of {n} unchanged re-runs (goal <= {max(1, n // 20)}); "
               f"exit 2: {cli['unchanged'].count(2)}")
     bench.say(f"  detected:     {detected} of {n} runs {a.slow_factor:g}x slower (goal >= {n - max(1, n // 20)}); "

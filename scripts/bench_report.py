@@ -91,7 +91,7 @@ def stages(data: Path) -> None:
     t4 = clock()
     page = reporters.render(report, df, "html")
     t5 = clock()
-    for name, a, b in ((f"imports", t0, t1), (f"load (JSON -> tidy frame, {len(df)} rows)", t1, t2),
+    for name, a, b in (("imports", t0, t1), (f"load (JSON -> tidy frame, {len(df)} rows)", t1, t2),
                        (f"aggregate ({len(report.cells)} cells)", t2, t3), (f"render markdown ({len(md)} chars)", t3, t4),
                        (f"render html ({len(page) / 1e6:.2f} MB)", t4, t5), ("total", t0, t5)):
         print(f"  {name:<42} {b[0] - a[0]:6.2f} s wall {b[1] - a[1]:6.2f} s CPU")

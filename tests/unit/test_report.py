@@ -18,7 +18,6 @@ from harness.reporters.markdown import render_markdown
 from harness.reporters import svg
 from harness.reporters.plots import figures
 from harness.reporters.table import fmt_num
-from harness.analysis import stats
 from harness.reporters.terminal import render_terminal
 from harness.reporters.table import table_rows
 from harness.results import schema as results
