@@ -204,7 +204,7 @@ def main() -> int:
             models_[v]["stateful"] = convert_one(v, "prefill_decode", True)
         if args.oneshot_runs:
             models_[v]["oneshot"] = convert_one(v, "oneshot")
-    watch = benchkit.Watch()
+    watch = benchkit.Watch(start)
     for v in variants:
         c = models_[v]["pd"]
         log(f"measuring {v} prefill_decode (load avg {os.getloadavg()[0]:.2f})")

@@ -128,7 +128,7 @@ def main() -> int:
 
     source = sources.resolve(args.model)
     rows = []
-    watch = benchkit.Watch()
+    watch = benchkit.Watch(start)
     for variant in args.variants.split(","):
         (c,) = convert.convert(source, [variant], args.max_length, export="prefill_decode", stateful=args.stateful,
                                progress=lambda m: print(m, file=sys.stderr, flush=True))

@@ -264,7 +264,7 @@ def main() -> int:
     ours, peer = prepare(args, log)
     ids, long_ids = prompt_ids(args)
     lengths = [n for n in (int(x) for x in args.ttft_lengths.split(",")) if 0 < n < args.max_length]
-    watch = benchkit.Watch()
+    watch = benchkit.Watch(start)
     report = {"command": " ".join(["python", *sys.argv]), "model": args.model, "max_length": args.max_length,
               "runs": args.runs, "prompt_token_counts": [len(i) for i in ids], "start": start, "cells": []}
     common = {"max_length": args.max_length, "ids": ids, "long_ids": long_ids, "runs": args.runs,

@@ -43,9 +43,11 @@ def _own_cpu_s() -> float:
 class Watch:
     """Measures how many cores' worth of work OTHER processes did between start and stop."""
 
-    def __init__(self):
+    def __init__(self, start: dict | None = None):
+        # The load average from ``check_start`` when given: taken before the benchmark's own
+        # preparation (converting, writing GGUF files), which would otherwise count as busy.
         self.hz = os.sysconf("SC_CLK_TCK")
-        self.load_at_start = os.getloadavg()
+        self.load_at_start = tuple(start["load_avg_at_start"]) if start else os.getloadavg()
         self._busy0, _ = _busy_jiffies()
         self._own0 = _own_cpu_s()
         self._t0 = time.monotonic()
