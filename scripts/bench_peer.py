@@ -1,6 +1,6 @@
 """Ours against llama.cpp (the best CPU engine for GPT-2) on the same weights, in one run.
 
-    .venv/bin/pip install '.[peer]'     # once: gguf + llama-cpp-python (compiles llama.cpp, minutes)
+    .venv/bin/pip install -e '.[peer]'  # once (-e: keep the editable install): gguf + llama-cpp-python (compiles llama.cpp, minutes)
     .venv/bin/python scripts/bench_peer.py [--model synthetic:gpt2-base] [--max-length 100]
         [--threads 1,2] [--runs 3] [--ttft-lengths 1,5,16,32,64,99] [--json out.json] [--allow-busy]
 

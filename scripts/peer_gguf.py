@@ -6,7 +6,7 @@ hidden] (llama.cpp splits it back in that order), every Dense kernel [in, out] i
 as [out, in], the tied token embedding is stored once (llama.cpp's ``gpt2`` falls back to
 ``token_embd`` when ``output.weight`` is absent). The tokenizer metadata is the model's
 own vocabulary and merges; the benchmark feeds token ids, so the peer never tokenizes.
-Needs the optional ``gguf`` package (``pip install .[peer]``).
+Needs the optional ``gguf`` package (``pip install -e '.[peer]'``).
 """
 from __future__ import annotations
 
