@@ -4,6 +4,7 @@ Milliseconds each: no adb, no TensorFlow — what used to be tested only by whol
 """
 from __future__ import annotations
 
+import signal
 import threading
 
 import pytest
@@ -113,7 +114,16 @@ def test_devices_run_in_parallel(tmp_path):
     assert status == "complete" and {blk.device["alias"] for blk in rec.doc.blocks} == {"a", "b"}
 
 
-def test_ctrl_c_marks_the_run_interrupted_and_keeps_finished_blocks(tmp_path):
+@pytest.fixture
+def ctrl_c():
+    """Python's own SIGINT handler for the test: ``_thread.interrupt_main()`` does nothing when
+    SIGINT is ignored, as it is for a suite started in the background (``cmd &``)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_keeps_finished_blocks(tmp_path, ctrl_c):
     import _thread
     import time
 
@@ -134,7 +144,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_keeps_finished_blocks(tmp_path):
     assert any(c[0] == "cleanup" for c in dev.calls)
 
 
-def test_ctrl_c_while_a_device_waits_starts_no_app_and_cleans_up_after_the_thread(tmp_path):
+def test_ctrl_c_while_a_device_waits_starts_no_app_and_cleans_up_after_the_thread(tmp_path, ctrl_c):
     """A device thread between its stop check and starting the app must not push a spec after
     the cleanup (an interrupted run left a spec on the phone)."""
     import _thread
