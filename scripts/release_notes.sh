@@ -15,8 +15,12 @@ usage: scripts/release_notes.sh [--force] PREVIOUS NEW [harness run options...]
   --force   save NEW as a baseline even when the gate fails or a block failed, and
             replace an existing baseline NEW.
 
-Steps: harness run (the options given) -> harness report (markdown) -> harness compare
+Steps: harness run (--rounds 5 --runs 3, then the options given) -> harness report (markdown) -> harness compare
 PREVIOUS (the gate; its summary line is printed) -> the page -> harness baseline save NEW.
+
+Rounds: the gate judges a cell on its blocks (one app process each) once both sides have
+at least 3, because a whole process can sit 10 % off while its own samples agree; so the
+run measures 5 blocks of 3 generations per cell unless --rounds/--runs say otherwise.
 
 Files: the page goes to docs/release-notes/ under the CURRENT directory; results go to
 $HARNESS_RESULTS, else ./results (the current directory's). Standard output is the page's
@@ -67,7 +71,8 @@ fi
 mkdir -p "$results"
 before=$(find "$results" -maxdepth 1 -name '*.json' | sort)
 run_status=0
-"$harness" run --no-report "${rd[@]}" "${run_args[@]}" || run_status=$?
+# The release defaults first: options given after them win (argparse keeps the last).
+"$harness" run --no-report --rounds 5 --runs 3 "${rd[@]}" "${run_args[@]}" || run_status=$?
 new_files=$(comm -13 <(echo "$before") <(find "$results" -maxdepth 1 -name '*.json' | sort))
 if [ -z "$new_files" ] || [ "$(echo "$new_files" | wc -l)" -ne 1 ]; then
   say "expected one new result file in $results, found: ${new_files:-none} (harness run exit $run_status)"

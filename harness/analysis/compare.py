@@ -7,11 +7,17 @@ and threads. Comparing across devices or models is refused unless allowed; a cel
 measured on one side only, or no cell in common, is an error (exit 2), not a pass.
 
 Per cell, times are divided per prompt by a common constant (``stats.normalise_by_group``)
-so that prompts of different lengths are not counted as noise; then a Hodges-Lehmann
-ratio candidate/baseline with its 95 % interval, the Mann-Whitney p-value, Holm's
-correction over all cells, and the verdict of ``stats.verdict``: *slower* only when
-the corrected p < alpha AND the interval's lower bound > 1 + min effect; *unstable*
-when either side's within-prompt CV is above the threshold, a side has too few
+so that prompts of different lengths are not counted as noise. The unit of comparison is
+then the BLOCK (one app process, one stretch of time) when each side has at least
+``min_blocks`` of them: samples of one process are not independent — on the emulated phone
+whole processes sit up to 1.7x apart while their own samples agree (docs/reports.md) — so each
+block gives one value (the median of its normalised times) and the ratio, its 95 % interval
+and p come from Welch's t on the logs of those values. With fewer blocks (``--rounds 1``) the
+samples are the unit: a Hodges-Lehmann ratio with Moses' interval and the Mann-Whitney p,
+and a cell whose within-prompt CV is above the threshold is *unstable*; process-to-process
+variation is not measured there and the comparison says so. Either way, Holm's correction
+over all cells, and the verdict of ``stats.verdict``: *slower* only when the corrected p <
+alpha AND the interval's lower bound > 1 + min effect; *unstable* when a side has too few
 samples, or the interval is too wide to rule a regression in or out.
 """
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from harness.analysis import defaults, stats
@@ -29,6 +36,8 @@ DEFAULT_MIN_EFFECT = defaults.GATE_MIN_EFFECT
 DEFAULT_ALPHA = defaults.GATE_ALPHA
 DEFAULT_CV_THRESHOLD = defaults.GATE_CV_THRESHOLD
 DEFAULT_MIN_SAMPLES = defaults.GATE_MIN_SAMPLES
+DEFAULT_MIN_BLOCKS = defaults.GATE_MIN_BLOCKS
+BLOCKS, SAMPLES = "blocks", "samples"     # the unit a cell was judged on
 CONFIDENCE = 0.95           # of the ratio's interval
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -50,6 +59,7 @@ class Settings:
     alpha: float = DEFAULT_ALPHA
     cv_threshold: float = DEFAULT_CV_THRESHOLD
     min_samples: int = DEFAULT_MIN_SAMPLES
+    min_blocks: int = DEFAULT_MIN_BLOCKS
     confidence: float = CONFIDENCE
 
     def check(self) -> "Settings":
@@ -61,6 +71,8 @@ class Settings:
             raise UserError(f"--cv-threshold must be above 0, got {self.cv_threshold}")
         if self.min_samples < 2:
             raise UserError(f"--min-samples must be at least 2, got {self.min_samples}")
+        if self.min_blocks < 2:
+            raise UserError(f"--min-blocks must be at least 2, got {self.min_blocks}")
         return self
 
 
@@ -159,7 +171,7 @@ def summary_line(comparison: Comparison, fail_on_unstable: bool = False) -> str:
     if len(fast):
         tail.append(f"{len(fast)} faster ({', '.join(f'{r.cell} {_pct(r.ratio)}' for r in fast.itertuples())})")
     if len(unstable) and not fail_on_unstable:
-        tail.append(f"{len(unstable)} unstable, not judged ({unstable_txt}): rerun with more --runs or --rounds")
+        tail.append(f"{len(unstable)} unstable, not judged ({unstable_txt}): rerun with more --rounds")
     extra = "; " + "; ".join(tail) if tail else ""
     if exit_code(cmp, fail_on_unstable):
         if fail_on_unstable and len(unstable):
@@ -257,19 +269,43 @@ def _pct_above(value: float, threshold: float) -> str:
     return f"{value * 100:.4f} %"
 
 
+def _normalised(b: pd.DataFrame, c: pd.DataFrame) -> tuple[list, list, bool]:
+    """Each side's (times, prompt of each, block of each), times divided per prompt when the
+    prompt sets match (prompts on one side only dropped); and whether they were."""
+    def parts(df: pd.DataFrame):
+        return (df["wall_ms"].to_numpy(float), df["prompt_index"].fillna(-1).to_numpy(object),
+                (df["run_id"].astype(str) + "/" + df["block_id"].astype(str)).to_numpy(object))
+
+    (bw, bp, bb), (cw, cp, cb) = parts(b), parts(c)
+    if not _prompts_match(b, c):
+        return [bw, bp, bb], [cw, cp, cb], False
+    scales = stats.group_scales(bw, bp.tolist(), cw, cp.tolist())
+    out = []
+    for w, p, blk in ((bw, bp, bb), (cw, cp, cb)):
+        keep = np.array([g in scales for g in p.tolist()], dtype=bool) & np.isfinite(w)
+        out.append([w[keep] / np.array([scales[g] for g in p[keep].tolist()], dtype=float), p[keep], blk[keep]])
+    return out[0], out[1], True
+
+
 def _cell_figures(b: pd.DataFrame, c: pd.DataFrame, settings: Settings) -> dict:
     """Everything but the verdict for one matched cell (the verdict needs every cell's p-value)."""
     bw, cw = b["wall_ms"].to_numpy(float), c["wall_ms"].to_numpy(float)
     bp, cp = b["prompt_index"].fillna(-1).tolist(), c["prompt_index"].fillna(-1).tolist()
-    by_prompt = _prompts_match(b, c)
-    nb, nc = stats.normalise_by_group(bw, bp, cw, cp) if by_prompt else (bw, cw)
-    est = stats.hodges_lehmann_ratio(nb, nc, settings.confidence)
+    (nb, _, bb), (nc, _, cb), by_prompt = _normalised(b, c)
+    blocks_b, blocks_c = stats.group_medians(nb, bb), stats.group_medians(nc, cb)
+    unit = BLOCKS if min(len(blocks_b), len(blocks_c)) >= settings.min_blocks else SAMPLES
+    if unit == BLOCKS:
+        est, p_value = stats.welch_ratio(blocks_b, blocks_c, settings.confidence)
+    else:
+        est = stats.hodges_lehmann_ratio(nb, nc, settings.confidence)
+        p_value = stats.mann_whitney_p(nb, nc)
+    cv_b, cv_c = stats.within_group_cv(bw, bp), stats.within_group_cv(cw, cp)
     noise = []
-    for side, n, cv in (("baseline", len(bw), stats.within_group_cv(bw, bp)),
-                        ("candidate", len(cw), stats.within_group_cv(cw, cp))):
+    for side, n, cv in (("baseline", len(bw), cv_b), ("candidate", len(cw), cv_c)):
         if n < settings.min_samples:
             noise.append(f"{n} samples in the {side} (< {settings.min_samples})")
-        if math.isfinite(cv) and cv > settings.cv_threshold:
+        # On blocks the interval carries the noise; on samples of one process a high CV is a warning sign.
+        if unit == SAMPLES and math.isfinite(cv) and cv > settings.cv_threshold:
             noise.append(f"{side} CV {_pct_above(cv, settings.cv_threshold)} (> {settings.cv_threshold * 100:g} %)")
     notes = []
     if _single(b["model_sha256"]) != _single(c["model_sha256"]):
@@ -280,10 +316,11 @@ def _cell_figures(b: pd.DataFrame, c: pd.DataFrame, settings: Settings) -> dict:
         notes.append("prompts on one side only left out")
     return {
         "n_baseline": len(bw), "n_candidate": len(cw),
+        "blocks_baseline": len(blocks_b), "blocks_candidate": len(blocks_c), "unit": unit,
         "median_baseline_ms": stats.median(bw), "median_candidate_ms": stats.median(cw),
-        "ratio": est.ratio, "ci_low": est.low, "ci_high": est.high,
-        "p_value": stats.mann_whitney_p(nb, nc),
-        "cv_baseline": stats.within_group_cv(bw, bp), "cv_candidate": stats.within_group_cv(cw, cp),
+        "ratio": est.ratio, "ci_low": est.low, "ci_high": est.high, "p_value": p_value,
+        "cv_baseline": cv_b, "cv_candidate": cv_c,
+        "cv_between_baseline": stats.cv(blocks_b), "cv_between_candidate": stats.cv(blocks_c),
         "noise": "; ".join(noise), "notes": ", ".join(notes),
     }
 
@@ -354,6 +391,12 @@ def compare(baseline_df: pd.DataFrame, candidate_df: pd.DataFrame, settings: Set
                                        too_noisy=bool(row["noise"]))
     warnings = _data_warnings(base, cand)
     warnings += [f"{r['cell']}: {r['noise']}: too noisy to judge" for r in rows if r["noise"]]
+    on_samples = [r for r in rows if r["unit"] == SAMPLES]
+    if on_samples:
+        what = "every cell" if len(on_samples) == len(rows) else f"{len(on_samples)} of {len(rows)} cells"
+        notes.append(f"{what} judged on samples: fewer than {settings.min_blocks} blocks (app processes) a side, "
+                     "so the variation from one process to the next is not measured and the interval is too "
+                     f"narrow; measure with --rounds {settings.min_blocks} or more for a gate")
     if only_b or only_c:
         notes.append("compared without the cells measured on one side only (--allow-missing)")
     if any(r["emulated"] for r in rows):

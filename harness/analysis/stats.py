@@ -209,6 +209,59 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return out
 
 
+def welch_ratio(baseline: Sequence[float], candidate: Sequence[float],
+                confidence: float = DEFAULT_CONFIDENCE) -> tuple[RatioEstimate, float]:
+    """Ratio candidate/baseline of geometric means with Welch's t interval, and Welch's two-sided p.
+
+    For a few values a side that are each a summary of many (one median per app process):
+    on log values, d = mean(log c) - mean(log b), se = sqrt(var_b/m + var_c/n) (ddof 1), the
+    Welch-Satterthwaite degrees of freedom, and exp(d -/+ t * se). Needs two values a side
+    (else NaN). Identical values on each side: p = 1 when the sides are equal, else 0.
+    """
+    a, b = _clean(baseline), _clean(candidate)
+    nan = RatioEstimate(math.nan, math.nan, math.nan, confidence, "welch")
+    if a.size < 2 or b.size < 2:
+        return nan, math.nan
+    if (a <= 0).any() or (b <= 0).any():
+        raise ValueError("welch_ratio needs positive values (times)")
+    la, lb = np.log(a), np.log(b)
+    d = float(np.mean(lb) - np.mean(la))
+    va, vb = float(np.var(la, ddof=1)) / a.size, float(np.var(lb, ddof=1)) / b.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return RatioEstimate(math.exp(d), math.exp(d), math.exp(d), confidence, "welch"), 1.0 if d == 0 else 0.0
+    from scipy import stats as sp
+
+    dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = float(sp.t.ppf(0.5 + confidence / 2, dof)) * se
+    p = float(2 * sp.t.sf(abs(d) / se, dof))
+    return RatioEstimate(math.exp(d), math.exp(d - half), math.exp(d + half), confidence, "welch"), p
+
+
+def group_medians(values: Sequence[float], groups: Sequence) -> np.ndarray:
+    """The median of each group's finite values, groups in order of first appearance."""
+    a = np.asarray(values, dtype=float)
+    g = np.asarray(list(groups), dtype=object)
+    out = [float(np.median(a[(g == key) & np.isfinite(a)])) for key in dict.fromkeys(g.tolist())
+           if ((g == key) & np.isfinite(a)).any()]
+    return np.asarray(out)
+
+
+def group_scales(baseline: Sequence[float], baseline_groups: Sequence, candidate: Sequence[float],
+                 candidate_groups: Sequence) -> dict:
+    """Per group on both sides: the geometric mean of the two sides' medians (see normalise_by_group)."""
+    a, b = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
+    ga, gb = np.asarray(list(baseline_groups), dtype=object), np.asarray(list(candidate_groups), dtype=object)
+    scales = {}
+    for key in dict.fromkeys(ga.tolist()):
+        va, vb = a[(ga == key) & np.isfinite(a)], b[(gb == key) & np.isfinite(b)]
+        if va.size and vb.size:
+            scale = math.sqrt(float(np.median(va)) * float(np.median(vb)))
+            if scale > 0:
+                scales[key] = scale
+    return scales
+
+
 def normalise_by_group(baseline: Sequence[float], baseline_groups: Sequence, candidate: Sequence[float],
                        candidate_groups: Sequence) -> tuple[np.ndarray, np.ndarray]:
     """Both sides' values divided by a per-group constant (e.g. per prompt), groups on one side dropped.
@@ -220,15 +273,9 @@ def normalise_by_group(baseline: Sequence[float], baseline_groups: Sequence, can
     a, b = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
     ga, gb = np.asarray(list(baseline_groups), dtype=object), np.asarray(list(candidate_groups), dtype=object)
     out_a, out_b = [], []
-    for key in dict.fromkeys(ga.tolist()):
-        va, vb = a[(ga == key) & np.isfinite(a)], b[(gb == key) & np.isfinite(b)]
-        if not va.size or not vb.size:
-            continue
-        scale = math.sqrt(float(np.median(va)) * float(np.median(vb)))
-        if not scale > 0:
-            continue
-        out_a.append(va / scale)
-        out_b.append(vb / scale)
+    for key, scale in group_scales(a, ga, b, gb).items():
+        out_a.append(a[(ga == key) & np.isfinite(a)] / scale)
+        out_b.append(b[(gb == key) & np.isfinite(b)] / scale)
     if not out_a:
         return np.array([]), np.array([])
     return np.concatenate(out_a), np.concatenate(out_b)

@@ -23,9 +23,10 @@ def add_parser(sub) -> None:
 
     p = common.add_command(
         sub, "compare", help="regression gate: exit 1 on a slowdown, 2 when it cannot judge",
-        description="Compare a candidate run with a baseline, cell by cell (times matched prompt by prompt): a "
-                    "Hodges-Lehmann ratio with its 95 % interval and the Mann-Whitney p-value, Holm-corrected "
-                    "over the cells. Verdict per cell: SLOWER only when p < alpha AND the interval's lower "
+        description="Compare a candidate run with a baseline, cell by cell (times matched prompt by prompt). "
+                    "With --min-blocks blocks a side (harness run --rounds), one value per block and Welch's "
+                    "interval and p on them; with fewer, the samples' Hodges-Lehmann ratio with its 95 % "
+                    "interval and the Mann-Whitney p-value. p is Holm-corrected over the cells. Verdict per cell: SLOWER only when p < alpha AND the interval's lower "
                     "bound is above 1 + min effect; faster; same; or unstable (too noisy to judge: high "
                     "within-prompt CV, few samples, or an interval too wide). Ends with one PASS/FAIL line. "
                     "The markdown form is also appended to $GITHUB_STEP_SUMMARY when set.",
@@ -45,9 +46,13 @@ harness compare v1.2 latest --fail-on-unstable      # strict CI: a cell too nois
                    help="family-wise significance level (Holm over the cells)")
     p.add_argument("--cv-threshold", type=common.ratio("--cv-threshold", low_open=True),
                    default=defaults.GATE_CV_THRESHOLD,
-                   help="a cell whose within-prompt CV is above this on either side is unstable")
+                   help="judged on samples (fewer blocks than --min-blocks): a cell whose within-prompt CV is "
+                        "above this on either side is unstable")
     p.add_argument("--min-samples", type=common.count("--min-samples", 2), default=defaults.GATE_MIN_SAMPLES,
                    help="a cell with fewer measured samples on either side is unstable")
+    p.add_argument("--min-blocks", type=common.count("--min-blocks", 2), default=defaults.GATE_MIN_BLOCKS,
+                   help="blocks (app processes; harness run --rounds) a side from which a cell is judged on "
+                        "blocks rather than samples")
     p.add_argument("--allow-missing", action="store_true",
                    help="compare the common cells when some were measured on one side only (they are listed)")
     p.add_argument("--fail-on-unstable", action="store_true",
@@ -87,7 +92,7 @@ def run(args) -> int:
     results_dir = common.results_dir(args)
     (base_df, base), (cand_df, cand) = load_side(args.baseline, results_dir), load_side(args.candidate, results_dir)
     settings = Settings(min_effect=args.min_effect, alpha=args.alpha, cv_threshold=args.cv_threshold,
-                        min_samples=args.min_samples)
+                        min_samples=args.min_samples, min_blocks=args.min_blocks)
     cmp = compare(base_df, cand_df, settings, baseline=base, candidate=cand, allow_missing=args.allow_missing,
                   allow_cross_device=args.allow_cross_device, allow_cross_model=args.allow_cross_model)
     md = render_markdown(cmp, args.fail_on_unstable)

@@ -46,7 +46,9 @@ harness run --resume latest""",
                    help="measured generations per block (the harness's own cost stays under 2 %% of them)")
     p.add_argument("--warmup", type=common.count("--warmup", 0), default=1, help="warm-up generations per block")
     p.add_argument("--rounds", type=common.count("--rounds", 1), default=1,
-                   help="blocks per cell; cells rotate each round so no variant always runs first")
+                   help="blocks (app processes) per cell; cells rotate each round so no variant always runs "
+                        "first. `harness compare` judges a cell on its blocks from 3 a side: use 3 or more "
+                        "for a run you will gate on (scripts/release_notes.sh uses 5)")
     p.add_argument("--prompts", default="builtin:en",
                    help="a file with one prompt per line (or .jsonl), or builtin:en (3 English prompts) / builtin:multi")
     p.add_argument("--op-profile", action="store_true",

@@ -13,7 +13,7 @@ from harness.analysis import stats
 from harness.analysis.compare import Comparison, summary_line
 from harness.reporters.table import markdown_table, md_escape
 
-HEADER = ["cell", "n", "base ms", "cand ms", "change", "95 % CI", "p", "verdict"]
+HEADER = ["cell", "blocks", "n", "base ms", "cand ms", "change", "95 % CI", "p", "verdict"]
 VERDICT_TEXT = {stats.SLOWER: "SLOWER", stats.FASTER: "faster", stats.SAME: "same", stats.UNSTABLE: "unstable"}
 NOT_A_TERMINAL_WIDTH = 400    # CI logs: never cut a line
 
@@ -48,7 +48,7 @@ def table_rows(cmp: Comparison) -> list[list[str]]:
     rows = []
     for _, r in cmp.rows.iterrows():
         rows.append([r["cell"] + (f" ({r['notes']})" if r["notes"] else ""),
-                     f"{r['n_baseline']}/{r['n_candidate']}",
+                     f"{r['blocks_baseline']}/{r['blocks_candidate']}", f"{r['n_baseline']}/{r['n_candidate']}",
                      _ms(r["median_baseline_ms"]), _ms(r["median_candidate_ms"]), _change(r["ratio"]),
                      _ci(r["ci_low"], r["ci_high"]), _p(r["p_adjusted"]), VERDICT_TEXT[r["verdict"]]])
     return rows
@@ -56,13 +56,15 @@ def table_rows(cmp: Comparison) -> list[list[str]]:
 
 def rule_text(cmp: Comparison) -> str:
     s = cmp.settings
-    return (f"Rule: per cell, times matched prompt by prompt; change = Hodges-Lehmann ratio candidate/baseline "
-            f"with its {s.confidence * 100:g} % interval; p = Mann-Whitney, Holm-corrected over {len(cmp.rows)} "
+    return (f"Rule: per cell, times matched prompt by prompt. With at least {s.min_blocks} blocks (app processes) "
+            f"a side, each block is one value (its median) and change = ratio of their geometric means with "
+            f"Welch's {s.confidence * 100:g} % interval, p = Welch's t; with fewer, change = Hodges-Lehmann ratio "
+            f"of the samples with its {s.confidence * 100:g} % interval, p = Mann-Whitney, and a within-prompt CV "
+            f"above {s.cv_threshold * 100:g} % makes the cell unstable. p is Holm-corrected over {len(cmp.rows)} "
             f"cell(s). SLOWER: p < {s.alpha:g} and the interval's lower bound above +{s.min_effect * 100:g} %. "
             f"faster: p < {s.alpha:g} and upper bound below −{s.min_effect * 100:g} %. same: upper bound at "
-            f"most +{s.min_effect * 100:g} %. unstable: within-prompt CV above {s.cv_threshold * 100:g} % or fewer "
-            f"than {s.min_samples} samples on a side, or an interval too wide to decide (not a failure unless "
-            "--fail-on-unstable).")
+            f"most +{s.min_effect * 100:g} %. unstable: fewer than {s.min_samples} samples on a side, or an "
+            "interval too wide to decide (not a failure unless --fail-on-unstable).")
 
 
 def heading_lines(cmp: Comparison) -> list[str]:

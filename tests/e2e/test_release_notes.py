@@ -15,8 +15,10 @@ from helpers import TINY_MAX_LENGTH
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "release_notes.sh"
 SCRIPTED_APP = Path(__file__).resolve().parent / "scripted_app.py"
-RUN = ["--device", "phone", "--model", "synthetic:tiny", "--variants", "fp32,dynamic",
-       "--max-length", str(TINY_MAX_LENGTH), "--context-window", "3", "--runs", "10", "--warmup", "1"]
+# The recipe's own --rounds 5 --runs 3 on the first call; 3 rounds (the gate's minimum of blocks) after.
+RECIPE = ["--device", "phone", "--model", "synthetic:tiny", "--variants", "fp32,dynamic",
+          "--max-length", str(TINY_MAX_LENGTH), "--context-window", "3", "--warmup", "1"]
+RUN = [*RECIPE, "--rounds", "3"]
 
 
 @pytest.fixture
@@ -51,8 +53,10 @@ def run_files(tmp_path) -> list[str]:
 @pytest.mark.timeout(900)
 def test_pass_saves_the_next_baseline_and_a_regression_saves_nothing(tiny_models, phone, tmp_path):
     env, factor = phone
-    first = notes(tmp_path, env, "none", "v1", *RUN)
+    first = notes(tmp_path, env, "none", "v1", *RECIPE)
     assert first.returncode == 0, first.stderr
+    plan = json.loads((tmp_path / "results" / run_files(tmp_path)[0]).read_text())["plan"]
+    assert (plan["rounds"], plan["runs"]) == (5, 3)
     assert first.stdout.strip() == "docs/release-notes/v1.md"
     page = (tmp_path / "docs/release-notes/v1.md").read_text()
     assert "| variant |" in page and "dynamic" in page and "SYNTHETIC" in page and "No previous baseline" in page

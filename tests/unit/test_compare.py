@@ -79,6 +79,58 @@ def test_default_settings_on_phone_like_noise_few_false_alarms_and_slowdowns_cau
     assert alarms <= 1 and detected >= 19
 
 
+def blocked_cells(rng, scale, within, between, run_id, blocks=3, runs=5):
+    """A 3-variant run of ``blocks`` rounds: every block (app process) sits at its own level,
+    lognormal with sigma ``between``, and its samples vary by ``within`` around it."""
+    rows = []
+    for v in ("fp32", "dynamic", "fp16"):
+        for k in range(blocks):
+            level = scale * float(np.exp(rng.normal(0, between)))
+            rows += [{"phase": "measured", "wall_ms": w, "prompt_index": i % 3, "run_id": run_id,
+                      "block_id": f"{v}/r{k}", "device_alias": "pixel7", "device_fingerprint": FP_A,
+                      "emulated": False, "synthetic": False, "model_source": "preset:gpt2_base_en",
+                      "model_sha256": "a", "variant": v, "export": "oneshot", "max_length": 64,
+                      "context_window_words": 32, "threads": 4, "prompts_sha256": "p"}
+                     for i, w in enumerate(prompted(rng, runs, level, within))]
+    return pd.DataFrame(rows)
+
+
+def _rates(make, settings=None, n=20):
+    alarms = detected = 0
+    for seed in range(n):
+        rng = np.random.default_rng(seed)
+        base = make(rng, 1.0, "b")
+        alarms += cmpmod.exit_code(cmpmod.compare(base, make(rng, 1.0, "u"), settings)) == 1
+        detected += cmpmod.exit_code(cmpmod.compare(base, make(rng, 1.2, "s"), settings)) == 1
+    return alarms, detected
+
+
+def test_process_level_shifts_false_alarm_on_one_block_but_not_on_three():
+    """Whole app processes 12 % apart (sigma), each steady within (2 %): the emulated phone's shape
+    (docs/reports.md). One block a side (--rounds 1 --runs 15) takes a process's level for the
+    cell's and false-alarms; three (--rounds 3 --runs 5) measure that variation and keep the
+    family-wise rate."""
+    one_block, _ = _rates(lambda rng, scale, run_id: blocked_cells(rng, scale, 0.02, 0.12, run_id, 1, 15))
+    three_blocks, _ = _rates(lambda rng, scale, run_id: blocked_cells(rng, scale, 0.02, 0.12, run_id, 3, 5))
+    assert one_block >= 5 and three_blocks <= 1
+    row = cmpmod.compare(blocked_cells(np.random.default_rng(0), 1.0, 0.02, 0.12, "b"),
+                         blocked_cells(np.random.default_rng(1), 1.0, 0.02, 0.12, "u")).rows
+    assert set(row["unit"]) == {cmpmod.BLOCKS} and set(row["blocks_baseline"]) == {3}
+
+
+def test_default_settings_on_phone_like_blocks_goals_met():
+    """--rounds 3 --runs 5, 3 % between processes and 4 % within: the issue's goals on blocks."""
+    alarms, detected = _rates(lambda rng, scale, run_id: blocked_cells(rng, scale, 0.04, 0.03, run_id))
+    assert alarms <= 1 and detected >= 19
+
+
+def test_one_block_a_side_is_judged_on_samples_and_says_so():
+    rng = np.random.default_rng(2)
+    c = cmpmod.compare(three_cells(rng, 1.0, 0.02, "b"), three_cells(rng, 1.0, 0.02, "u"))
+    assert set(c.rows["unit"]) == {cmpmod.SAMPLES}
+    assert any("every cell judged on samples" in n and "--rounds 3" in n for n in c.notes)
+
+
 def test_prompts_are_matched_not_counted_as_noise():
     """Without prompt matching the 45 % difference between prompts would swamp a 20 % slowdown."""
     rng = np.random.default_rng(7)

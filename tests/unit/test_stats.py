@@ -119,6 +119,32 @@ def test_normalise_by_group_keeps_ratios_within_group_and_drops_one_sided_groups
     assert abs(np.median(nb[:2]) - np.median(nb[2:])) < 1e-9
 
 
+def test_welch_ratio_by_hand():
+    """Logs {0, a, 2a} + const on each side (a = ln 1.1): equal variances a^2, so the degrees of
+    freedom are exactly 2 (n - 1) = 4, d = ln 1.2 and se = a sqrt(2/3)."""
+    from scipy import stats as sp
+
+    base = [100.0, 110.0, 121.0]
+    est, p = stats.welch_ratio(base, [1.2 * x for x in base])
+    a = math.log(1.1)
+    se, d = a * math.sqrt(2 / 3), math.log(1.2)
+    assert est.ratio == pytest.approx(1.2)
+    assert p == pytest.approx(2 * sp.t.sf(d / se, 4))
+    assert 0.07 < p < 0.09
+    half = sp.t.ppf(0.975, 4) * se
+    assert (est.low, est.high) == pytest.approx((math.exp(d - half), math.exp(d + half)))
+    assert est.low < 1 < est.high          # three processes a side: a 20 % shift at 10 % spread is not shown
+    _, p_same = stats.welch_ratio([5.0, 5.0], [5.0, 5.0])
+    steady, p_steady = stats.welch_ratio([5.0, 5.0], [6.0, 6.0])
+    assert p_same == 1.0 and p_steady == 0.0 and steady.low == pytest.approx(1.2)
+    nan, p_nan = stats.welch_ratio([5.0], [6.0, 6.1])       # one value a side: no variance, no test
+    assert math.isnan(nan.ratio) and math.isnan(p_nan)
+
+
+def test_group_medians_in_order_of_appearance():
+    assert stats.group_medians([3, 1, 10, 2, 30, float("nan")], ["b", "b", "a", "b", "a", "c"]).tolist() == [2, 20]
+
+
 def test_within_group_cv_ignores_differences_between_prompts():
     values = [100, 101, 99, 200, 202, 198]
     groups = [0, 0, 0, 1, 1, 1]
