@@ -39,11 +39,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchkit  # noqa: E402  (scripts/benchkit.py, beside this file)
 SLOW_RUNNER = "slow-runner"       # argv[1] when this script runs as the phones' app runner
 PROFILE = "pixel7"
 SAME, SLOW = "gate-same", "gate-slow"
-# Alternative settings shown next to the defaults (from the same result files), for tuning.
-GRID = [{"cv_threshold": cv, "min_effect": me} for cv in (0.05, 0.10, 0.20, 1.0) for me in (0.05, 0.10)]
+# What scripts/release_notes.sh runs unless told otherwise: the gate judges cells on blocks.
+RELEASE_ROUNDS, RELEASE_RUNS = 5, 3
+# Other settings shown next to the defaults (from the same result files), for tuning.
+GRID = ([{"min_effect": me} for me in (0.0, 0.02, 0.10)]
+        # the same runs judged on samples (as with --rounds 1): with and without the CV rule
+        + [{"min_blocks": 99, "cv_threshold": cv} for cv in (0.10, 1.0)])
 
 
 # ----------------------------------------------------------------- the slowed app runner
@@ -218,10 +224,19 @@ def report(bench: Bench, pairs: list[dict], cli: dict, grid: list[dict], load_be
     n = len(pairs)
     false_alarms, detected = cli["unchanged"].count(1), cli["slowed"].count(1)
     a = bench.args
+    settings = {"runs": a.runs, "rounds": a.rounds, "warmup": a.warmup, "variants": a.variants,
+                "model": a.model, "slow_factor": a.slow_factor, "slowdown": a.slowdown}
+    made_by = {}
+    if a.reuse and (bench.work / "summary.json").is_file():   # the runs' own settings, not this call's
+        made_by = json.loads((bench.work / "summary.json").read_text())
+        settings = made_by.get("made_by", made_by).get("settings", settings)
+        made_by = made_by.get("made_by", made_by)
+    s = settings
     summary = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "settings": {"runs": a.runs, "rounds": a.rounds, "warmup": a.warmup, "variants": a.variants,
-                     "model": a.model, "slow_factor": a.slow_factor, "slowdown": a.slowdown},
+        "settings": settings,
+        "made_by": {k: made_by[k] for k in ("command", "settings", "load_average_before", "load_average_after",
+                                            "wall_s") if k in made_by} or None,
         "machine": _machine(), "load_average_before": load_before, "load_average_after": load_after,
         "wall_s": round(wall_s, 1), "pairs": n,
         "false_alarms": false_alarms, "detected": detected,
@@ -229,14 +244,15 @@ def report(bench: Bench, pairs: list[dict], cli: dict, grid: list[dict], load_be
     }
     (bench.work / "summary.json").write_text(json.dumps(summary, indent=1))
     bench.say(f"\nmachine: {summary['machine']}; load average before {load_before}, after {load_after}")
-    made = ("judged again (--reuse; the runs' own settings and loads are in bench.log)"
-            if a.reuse else f"{n} pairs in {wall_s / 60:.1f} min")
-    bench.say(f"settings: --runs {a.runs} --rounds {a.rounds} --warmup {a.warmup} --variants {a.variants}, "
-              f"slow factor {a.slow_factor} ({a.slowdown}); {made}")
+    made = (f"judged again (--reuse) by today's gate; measured by `{made_by.get('command', '?')}`, load "
+            f"average before {made_by.get('load_average_before', '?')}" if a.reuse
+            else f"{n} pairs in {wall_s / 60:.1f} min")
+    bench.say(f"settings: --runs {s['runs']} --rounds {s['rounds']} --warmup {s['warmup']} --variants "
+              f"{s['variants']} ({s['model']}), slow factor {s['slow_factor']} ({s['slowdown']}); {made}")
     bench.say("gate at its defaults (harness compare exit statuses):")
     bench.say(f"  false alarms: {false_alarms} of {n} unchanged re-runs (goal <= {max(1, n // 20)}); "
               f"exit 2: {cli['unchanged'].count(2)}")
-    bench.say(f"  detected:     {detected} of {n} runs {a.slow_factor:g}x slower (goal >= {n - max(1, n // 20)}); "
+    bench.say(f"  detected:     {detected} of {n} runs {s['slow_factor']:g}x slower (goal >= {n - max(1, n // 20)}); "
               f"exit 2: {cli['slowed'].count(2)}")
     bench.say("other settings (in-process, same files; run = worst verdict of its cells):")
     for row in grid:
@@ -254,11 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-factor", type=float, default=1.2, help="how much longer the slowed phone's generations take")
     ap.add_argument("--slowdown", choices=["knob", "hostrun"], default="knob",
                     help="the emulated phone's slow_factor fault knob, or this script as the app runner")
-    ap.add_argument("--runs", type=int, default=10, help="harness run --runs (the default of harness run)")
-    ap.add_argument("--rounds", type=int, default=1, help="harness run --rounds (the default of harness run)")
+    ap.add_argument("--runs", type=int, default=RELEASE_RUNS, help="harness run --runs (the release recipe's)")
+    ap.add_argument("--rounds", type=int, default=RELEASE_ROUNDS,
+                    help="harness run --rounds (the release recipe's: blocks a cell, the gate's unit)")
     ap.add_argument("--warmup", type=int, default=1, help="harness run --warmup (the default of harness run)")
-    ap.add_argument("--variants", default="fp32,dynamic,fp16", help="harness run --variants (the demo's)")
-    ap.add_argument("--model", default="synthetic:tiny", help="harness run --model")
+    benchkit.add_arguments(ap)
+    ap.add_argument("--variants", default="dynamic", help="harness run --variants")
+    ap.add_argument("--model", default="synthetic:gpt2-base",
+                    help="harness run --model: the GPT-2 base shape (synthetic:tiny's 10 ms generations sit "
+                         "1.7x apart from one app process to the next: too small to gate on; docs/reports.md)")
     ap.add_argument("--work", help="work folder (kept; default: a new temporary folder)")
     ap.add_argument("--reuse", metavar="WORK", help="judge the runs already in WORK again; run nothing")
     args = ap.parse_args(argv)
@@ -268,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.work.mkdir(parents=True, exist_ok=True)
     if shutil.which("adb") is None and not args.reuse:
         raise SystemExit("bench_gate: the adb binary is missing (bash scripts/setup.sh installs it)")
-    load_before, t0 = [round(x, 2) for x in os.getloadavg()], time.monotonic()
+    start = {"load_avg_at_start": [round(x, 2) for x in os.getloadavg()]} if args.reuse else \
+        benchkit.check_start(args, "bench_gate")      # the emulated phones measure on this host's CPU
+    load_before, t0 = start["load_avg_at_start"], time.monotonic()
     bench.say(f"bench_gate: work folder {bench.work}")
     if args.reuse:
         pairs = json.loads((bench.work / "pairs.json").read_text())
