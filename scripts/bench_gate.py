@@ -277,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     benchkit.add_arguments(ap)
     ap.add_argument("--variants", default="dynamic", help="harness run --variants")
     ap.add_argument("--model", default="synthetic:gpt2-base",
-                    help="harness run --model: the GPT-2 base shape (synthetic:tiny's 10 ms generations sit "
-                         "1.7x apart from one app process to the next: too small to gate on; docs/reports.md)")
+                    help="harness run --model: the GPT-2 base shape, what a release is gated on "
+                         "(synthetic:tiny's 10 ms generations are mostly per-call overhead)")
     ap.add_argument("--work", help="work folder (kept; default: a new temporary folder)")
     ap.add_argument("--reuse", metavar="WORK", help="judge the runs already in WORK again; run nothing")
     args = ap.parse_args(argv)
