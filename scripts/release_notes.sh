@@ -19,7 +19,7 @@ Steps: harness run (--rounds 5 --runs 3, then the options given) -> harness repo
 PREVIOUS (the gate; its summary line is printed) -> the page -> harness baseline save NEW.
 
 Rounds: the gate judges a cell on its blocks (one app process each) once both sides have
-at least 3, because a whole process can sit 10 % off while its own samples agree; so the
+at least 3, because whole processes can sit apart while their own samples agree; so the
 run measures 5 blocks of 3 generations per cell unless --rounds/--runs say otherwise.
 
 Files: the page goes to docs/release-notes/ under the CURRENT directory; results go to

@@ -26,9 +26,10 @@ def add_parser(sub) -> None:
         description="Compare a candidate run with a baseline, cell by cell (times matched prompt by prompt). "
                     "With --min-blocks blocks a side (harness run --rounds), one value per block and Welch's "
                     "interval and p on them; with fewer, the samples' Hodges-Lehmann ratio with its 95 % "
-                    "interval and the Mann-Whitney p-value. p is Holm-corrected over the cells. Verdict per cell: SLOWER only when p < alpha AND the interval's lower "
-                    "bound is above 1 + min effect; faster; same; or unstable (too noisy to judge: high "
-                    "within-prompt CV, few samples, or an interval too wide). Ends with one PASS/FAIL line. "
+                    "interval and the Mann-Whitney p-value. p is Holm-corrected over the cells. Verdict per "
+                    "cell: SLOWER only when p < alpha AND the interval's lower bound is above 1 + min effect; "
+                    "faster; same; or unstable (too noisy to judge: few samples, an interval too wide, or on "
+                    "samples a high within-prompt CV). Ends with one PASS/FAIL line. "
                     "The markdown form is also appended to $GITHUB_STEP_SUMMARY when set.",
         examples="""harness baseline save v1.2 latest
 harness compare v1.2 latest
