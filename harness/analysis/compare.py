@@ -10,7 +10,7 @@ Per cell, times are divided per prompt by a common constant (``stats.normalise_b
 so that prompts of different lengths are not counted as noise. The unit of comparison is
 then the BLOCK (one app process, one stretch of time) when each side has at least
 ``min_blocks`` of them: samples of one process are not independent — on the emulated phone
-whole processes have sat up to 1.7x apart while their own samples agreed (docs/reports.md) — so each
+whole processes have sat up to 1.8x apart while their own samples agreed (docs/reports.md) — so each
 block gives one value (the median of its normalised times) and the ratio, its 95 % interval
 and p come from Welch's t on the logs of those values. With fewer blocks (``--rounds 1``) the
 samples are the unit: a Hodges-Lehmann ratio with Moses' interval and the Mann-Whitney p,
