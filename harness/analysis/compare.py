@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from harness.analysis import defaults, stats
@@ -269,29 +268,17 @@ def _pct_above(value: float, threshold: float) -> str:
     return f"{value * 100:.4f} %"
 
 
-def _normalised(b: pd.DataFrame, c: pd.DataFrame) -> tuple[list, list, bool]:
-    """Each side's (times, prompt of each, block of each), times divided per prompt when the
-    prompt sets match (prompts on one side only dropped); and whether they were."""
-    def parts(df: pd.DataFrame):
-        return (df["wall_ms"].to_numpy(float), df["prompt_index"].fillna(-1).to_numpy(object),
-                (df["run_id"].astype(str) + "/" + df["block_id"].astype(str)).to_numpy(object))
-
-    (bw, bp, bb), (cw, cp, cb) = parts(b), parts(c)
-    if not _prompts_match(b, c):
-        return [bw, bp, bb], [cw, cp, cb], False
-    scales = stats.group_scales(bw, bp.tolist(), cw, cp.tolist())
-    out = []
-    for w, p, blk in ((bw, bp, bb), (cw, cp, cb)):
-        keep = np.array([g in scales for g in p.tolist()], dtype=bool) & np.isfinite(w)
-        out.append([w[keep] / np.array([scales[g] for g in p[keep].tolist()], dtype=float), p[keep], blk[keep]])
-    return out[0], out[1], True
-
-
 def _cell_figures(b: pd.DataFrame, c: pd.DataFrame, settings: Settings) -> dict:
     """Everything but the verdict for one matched cell (the verdict needs every cell's p-value)."""
     bw, cw = b["wall_ms"].to_numpy(float), c["wall_ms"].to_numpy(float)
     bp, cp = b["prompt_index"].fillna(-1).tolist(), c["prompt_index"].fillna(-1).tolist()
-    (nb, _, bb), (nc, _, cb), by_prompt = _normalised(b, c)
+    bb, cb = ((df["run_id"].astype(str) + "/" + df["block_id"].astype(str)).to_numpy(object) for df in (b, c))
+    by_prompt = _prompts_match(b, c)
+    nb, nc = bw, cw
+    if by_prompt:        # divided per prompt; prompts on one side only dropped, with their blocks' labels
+        scales = stats.group_scales(bw, bp, cw, cp)
+        (nb, keep_b), (nc, keep_c) = stats.divide_by_group(bw, bp, scales), stats.divide_by_group(cw, cp, scales)
+        bb, cb = bb[keep_b], cb[keep_c]
     blocks_b, blocks_c = stats.group_medians(nb, bb), stats.group_medians(nc, cb)
     unit = BLOCKS if min(len(blocks_b), len(blocks_c)) >= settings.min_blocks else SAMPLES
     if unit == BLOCKS:
@@ -320,7 +307,6 @@ def _cell_figures(b: pd.DataFrame, c: pd.DataFrame, settings: Settings) -> dict:
         "median_baseline_ms": stats.median(bw), "median_candidate_ms": stats.median(cw),
         "ratio": est.ratio, "ci_low": est.low, "ci_high": est.high, "p_value": p_value,
         "cv_baseline": cv_b, "cv_candidate": cv_c,
-        "cv_between_baseline": stats.cv(blocks_b), "cv_between_candidate": stats.cv(blocks_c),
         "noise": "; ".join(noise), "notes": ", ".join(notes),
     }
 

@@ -262,6 +262,15 @@ def group_scales(baseline: Sequence[float], baseline_groups: Sequence, candidate
     return scales
 
 
+def divide_by_group(values: Sequence[float], groups: Sequence, scales: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Each finite value whose group has a scale, divided by that scale, in input order; and
+    the mask of the values kept (to carry other labels, e.g. the block of each, along)."""
+    a = np.asarray(values, dtype=float)
+    g = list(groups)
+    keep = np.array([k in scales for k in g], dtype=bool) & np.isfinite(a)
+    return a[keep] / np.array([scales[k] for k, kept in zip(g, keep) if kept], dtype=float), keep
+
+
 def normalise_by_group(baseline: Sequence[float], baseline_groups: Sequence, candidate: Sequence[float],
                        candidate_groups: Sequence) -> tuple[np.ndarray, np.ndarray]:
     """Both sides' values divided by a per-group constant (e.g. per prompt), groups on one side dropped.
@@ -270,15 +279,8 @@ def normalise_by_group(baseline: Sequence[float], baseline_groups: Sequence, can
     both sides, so a candidate/baseline ratio within a group is unchanged while the difference
     BETWEEN groups (a longer prompt generates fewer tokens) no longer counts as noise.
     """
-    a, b = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
-    ga, gb = np.asarray(list(baseline_groups), dtype=object), np.asarray(list(candidate_groups), dtype=object)
-    out_a, out_b = [], []
-    for key, scale in group_scales(a, ga, b, gb).items():
-        out_a.append(a[(ga == key) & np.isfinite(a)] / scale)
-        out_b.append(b[(gb == key) & np.isfinite(b)] / scale)
-    if not out_a:
-        return np.array([]), np.array([])
-    return np.concatenate(out_a), np.concatenate(out_b)
+    scales = group_scales(baseline, baseline_groups, candidate, candidate_groups)
+    return divide_by_group(baseline, baseline_groups, scales)[0], divide_by_group(candidate, candidate_groups, scales)[0]
 
 
 def verdict(est: RatioEstimate, p_adjusted: float, *, alpha: float = 0.05, min_effect: float = 0.05,
