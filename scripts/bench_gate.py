@@ -228,9 +228,9 @@ def report(bench: Bench, pairs: list[dict], cli: dict, grid: list[dict], load_be
                 "model": a.model, "slow_factor": a.slow_factor, "slowdown": a.slowdown}
     made_by = {}
     if a.reuse and (bench.work / "summary.json").is_file():   # the runs' own settings, not this call's
-        made_by = json.loads((bench.work / "summary.json").read_text())
-        settings = made_by.get("made_by", made_by).get("settings", settings)
-        made_by = made_by.get("made_by", made_by)
+        previous = json.loads((bench.work / "summary.json").read_text())
+        made_by = previous.get("made_by") or previous     # a re-judged folder keeps the first record
+        settings = made_by.get("settings", settings)
     s = settings
     summary = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
