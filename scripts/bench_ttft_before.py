@@ -11,7 +11,10 @@ interleaved call by call (``--rounds`` rounds, medians) so drift hits both, 1 th
     git worktree add /tmp/old 7702023~1 && (cd /tmp/old && HARNESS_CACHE=/tmp/old-cache \\
         /work/main/.venv/bin/python -m harness.cli convert --model synthetic:gpt2-base \\
         --variants dynamic --export prefill_decode)
-    .venv/bin/python scripts/bench_ttft_before.py BEFORE.tflite AFTER.tflite [--lengths 1,5,99]
+    .venv/bin/python scripts/bench_ttft_before.py BEFORE.tflite AFTER.tflite [AFTER2.tflite ...] [--lengths 1,5,99]
+
+Several AFTER models (e.g. two export code versions) are fed the same lengths in the same
+interleaved rounds, so they compare with each other as well as with BEFORE.
 """
 from __future__ import annotations
 
@@ -33,12 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("before", type=Path, help="older prefill/decode model (full-length `prefill`)")
-    p.add_argument("after", type=Path, help="this export's prefill/decode model (prefill takes the prompt's length)")
+    p.add_argument("after", type=Path, nargs="+",
+                   help="prefill/decode model(s) whose prefill takes the prompt's length")
     p.add_argument("--lengths", default="1,5,99", help="prompt lengths fed to AFTER's prefill")
     p.add_argument("--rounds", type=int, default=7, help="interleaved rounds of every call; medians")
     benchkit.add_arguments(p)
     args = p.parse_args(argv)
-    for path in (args.before, args.after):
+    for path in (args.before, *args.after):
         if not path.is_file():
             p.error(f"no such model file: {path}")
     import numpy as np
@@ -47,15 +51,17 @@ def main(argv: list[str] | None = None) -> int:
 
     watch = benchkit.Watch(benchkit.check_start(args, "bench_ttft_before"))
     before = load_interpreter(args.before, 1).get_signature_runner("prefill")
-    after = load_interpreter(args.after, 1).get_signature_runner("prefill")
+    afters = [load_interpreter(a, 1).get_signature_runner("prefill") for a in args.after]
     L = int(before.get_input_details()["token_ids"]["shape"][1])
 
     def feed(runner, width: int, n: int):
         return lambda: runner(token_ids=np.ones([1, width], np.int32), prompt_length=np.array(n, np.int32))
 
     calls = {f"before: full-length prefill [1, {L}]": feed(before, L, 5)}
-    calls.update({f"after: {n} token(s) [1, {n}]": feed(after, n, n)
-                  for n in (int(x) for x in args.lengths.split(","))})
+    for i, after in enumerate(afters):
+        tag = "after" if len(afters) == 1 else f"after {i + 1} ({args.after[i].parent.name[:8]})"
+        calls.update({f"{tag}: {n} token(s) [1, {n}]": feed(after, n, n)
+                      for n in (int(x) for x in args.lengths.split(","))})
     for call in calls.values():
         call()                                   # first call: allocation, not timed
     times: dict[str, list[float]] = {k: [] for k in calls}
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     state = watch.stop()
     full = statistics.median(next(iter(times.values())))
     for name, ts in times.items():
-        print(f"{name:<36} {statistics.median(ts):8.1f} ms   ÷ before {statistics.median(ts) / full:.2f}")
+        print(f"{name:<48} {statistics.median(ts):8.1f} ms   ÷ before {statistics.median(ts) / full:.2f}")
     print(f"1 thread, {args.rounds} interleaved rounds, medians; {os.cpu_count()} cores, {benchkit.label(state)}")
     return 0
 

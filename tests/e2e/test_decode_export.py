@@ -214,6 +214,9 @@ def test_prefill_takes_the_prompts_own_length(gen_models):
                 ("prefill_decode", "fp32", True)):
         pd = _runner(gen_models[key])
         assert pd.prefill_takes_prompt_length, key
+        if not key[2]:   # the cache prefill hands over is decode's, with a static shape (what apps size buffers by)
+            out, want = pd.prefill.get_output_details()["cache"], pd.decode.get_input_details()["cache"]
+            assert list(out["shape_signature"]) == list(want["shape_signature"]) == list(want["shape"]), key
         assert [pd.prefill_length(n) for n in (1, 7, MAX_LENGTH, MAX_LENGTH + 3)] == [1, 7, MAX_LENGTH, MAX_LENGTH]
         padded = _runner(gen_models[key])
         padded.prefill_takes_prompt_length = False          # the old way: [1, L]
