@@ -11,19 +11,28 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3   # 3: the spec's delegate may be cpu-builtin
 
 APP_PACKAGE = "dev.harness.benchmark"
 APP_ACTIVITY = ".BenchmarkActivity"
 APP_COMPONENT = f"{APP_PACKAGE}/{APP_ACTIVITY}"
 # The version of the app this harness expects; an older installed app is replaced.
-APP_VERSION_CODE = 3
+APP_VERSION_CODE = 4
 # The TensorFlow Lite runtime built into the app (android/benchmark_app/gradle.properties,
 # harness.tfliteRuntimeVersion). The app's versionName carries it as "+tflite-<version>", so the
 # host can read it with `dumpsys package` without running the app (docs/app-contract.md).
 APP_TFLITE_RUNTIME_VERSION = "2.18.0"
-APP_VERSION_NAME = f"0.3.0+tflite-{APP_TFLITE_RUNTIME_VERSION}"
+APP_VERSION_NAME = f"0.4.0+tflite-{APP_TFLITE_RUNTIME_VERSION}"
 _VERSION_NAME_RUNTIME_RE = re.compile(r"\+tflite-(?P<version>[0-9]+(?:\.[0-9]+)*)$")
+
+# How the app runs the model on the CPU (the spec's ``delegate``). "cpu": TensorFlow Lite's
+# default, its kernels with the XNNPACK delegate, which packs its own copy of the weights for
+# every signature it takes (prefill and decode: twice). "cpu-builtin": TFLite's built-in kernels
+# only (XNNPACK off), computing from the model file's weights in place: about a third of the
+# memory, and slower for quantized models (docs/benchmarks.md, "Memory explained").
+DELEGATE_DEFAULT = "cpu"
+DELEGATE_BUILTIN = "cpu-builtin"
+DELEGATES = (DELEGATE_DEFAULT, DELEGATE_BUILTIN)
 
 LOG_TAG = "HarnessBench"
 DEFAULT_WORK_DIR = "/data/local/tmp/harness"

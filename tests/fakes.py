@@ -32,7 +32,7 @@ def result(spec: dict, wall_ms: float = 5.0, status: str = "ok") -> dict:
         app={"package": "fake", "version_name": "1", "version_code": 1, "runtime": "fake", "tflite_version": "0"},
         device={"fingerprint": "fake/fp", "model": "Fake", "emulated": False},
         model={"path": spec["model_path"], "sha256": spec["model_sha256"], "size_bytes": 1000},
-        load_ms=1.0, threads_used=spec["threads"], delegate_used="cpu",
+        load_ms=1.0, threads_used=spec["threads"], delegate_used=spec["delegate"],
         memory={"vmhwm_kb": 1, "pss_kb": None, "rss_before_load_kb": None}, generations=gens,
         started_at="2026-12-01T00:00:00.000+00:00", finished_at="2026-12-01T00:00:01.000+00:00")
 

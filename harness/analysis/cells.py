@@ -1,7 +1,7 @@
 """The tidy sample frame -> one row of figures per cell, and each variant against fp32.
 
 A *cell* is one device x model x variant x export x max length x context window x
-threads. Every figure is recomputed from raw samples; warmups are counted apart and
+threads x delegate. Every figure is recomputed from raw samples; warmups are counted apart and
 never enter the measured statistics. The work is done on numpy arrays per group (a
 pandas operation per figure per cell would cost seconds at 100,000 samples).
 """
@@ -24,7 +24,7 @@ SPEEDUP_CONFIDENCE = 0.95         # of the speedup's interval against fp32
 REFERENCE_VARIANT = variants_mod.reference()
 
 CELL_KEYS = ["device_alias", "device_fingerprint", "emulated", "model_source", "synthetic",
-             "variant", "export", "max_length", "context_window_words", "threads"]
+             "variant", "export", "max_length", "context_window_words", "threads", "delegate"]
 # The reference (fp32) cell shares everything but the variant.
 REFERENCE_KEYS = [k for k in CELL_KEYS if k != "variant"]
 _FLOAT = ["wall_ms", "tokens_generated", "prompt_index", "size_bytes", "load_ms", "vmhwm_kb", "rss_before_load_kb",

@@ -42,12 +42,12 @@ EXIT_OK = 0
 EXIT_REGRESSION = 1
 
 MATCH_KEYS = ["device_fingerprint", "model_source", "variant", "export", "max_length",
-              "context_window_words", "threads"]
+              "context_window_words", "threads", "delegate"]
 # How a matched key reads in a cell label (the device is shown by alias).
 _LABEL = {"device_fingerprint": ("device_alias", ""), "device_alias": ("device_alias", ""),
           "model_source": ("model_source", ""), "variant": ("variant", ""), "export": ("export", ""),
           "max_length": ("max_length", "L"), "context_window_words": ("context_window_words", "cw"),
-          "threads": ("threads", "t")}
+          "threads": ("threads", "t"), "delegate": ("delegate", "")}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from harness import contract
 from harness.analysis import defaults
 
 from harness.analysis.cells import (BYTES_PER_MB, CELL_KEYS, KIB_PER_MIB, REFERENCE_KEYS,  # noqa: F401
@@ -62,8 +63,10 @@ def cell_label(row: Any) -> str:
     def g(k: str) -> Any:
         v = row[k]
         return "?" if v is None or (isinstance(v, float) and math.isnan(v)) else v
+    d = row.get("delegate")
+    extra = f" {d}" if isinstance(d, str) and d != contract.DELEGATE_DEFAULT else ""
     return (f"{g('device_alias')} {g('model_source')} {g('variant')} {g('export')} "
-            f"L{g('max_length')} cw{g('context_window_words')} t{g('threads')}")
+            f"L{g('max_length')} cw{g('context_window_words')} t{g('threads')}{extra}")
 
 
 def fmt_pct(x: float) -> str:

@@ -63,6 +63,17 @@ def int_list(name: str, minimum: int):
     return parse
 
 
+def choice_list(choices: tuple[str, ...]):
+    """A comma-separated list of names from ``choices`` (argparse type; duplicates dropped)."""
+    def parse(text: str) -> list[str]:
+        values = [part.strip() for part in text.split(",") if part.strip()]
+        bad = [v for v in values if v not in choices]
+        if bad or not values:
+            raise argparse.ArgumentTypeError(f"takes {', '.join(choices)} (comma-separated), got {text!r}")
+        return list(dict.fromkeys(values))
+    return parse
+
+
 def count(name: str, minimum: int):
     return lambda text: whole(name, minimum, text)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness import contract
 from harness.cli import common
 from harness.cli.convert import add_model_options
 from harness.errors import UserError
@@ -15,14 +16,15 @@ from harness.errors import UserError
 DEFAULT_DEVICE = "emu-pixel7"
 # The options that shape a run; with --resume the stored plan decides them.
 PLAN_OPTIONS = ("device", "model", "variants", "max_length", "export", "context_window", "threads",
-                "runs", "warmup", "rounds", "prompts", "drift")
+                "delegate", "runs", "warmup", "rounds", "prompts", "drift")
 _defaults: dict[str, object] = {}
 
 
 def add_parser(sub) -> None:
     p = common.add_command(
         sub, "run", help="convert what is missing, deploy, run, and print a latency table",
-        description="Measure every combination (device × variant × max length × context window × threads) "
+        description="Measure every combination (device × variant × max length × context window × threads × "
+                    "delegate) "
                     "in blocks: each block launches the benchmark app once (load the model, warm up, measure). "
                     "Every finished block is written at once to results/<run_id>.json, so an interrupted run "
                     "loses nothing and --resume finishes it.",
@@ -30,6 +32,7 @@ def add_parser(sub) -> None:
 harness run --device pixel7 --variants dynamic,fp16
 harness run --device pixel7,pixel8 --max-length 50,100 --context-window 25,50
 harness run --device host --export prefill_decode --drift   # time to first token, decode speed, drift
+harness run --device pixel7 --export prefill_decode --delegate cpu,cpu-builtin   # memory against speed
 harness run --resume latest""",
         exits="0 every block measured\n1 a failed block, a lost device, a device or run in use, or a user "
               "mistake (one line)\n2 usage error\n130 interrupted: Ctrl-C, SIGTERM or SIGHUP (finish with --resume)")
@@ -42,6 +45,12 @@ harness run --resume latest""",
                    "in words, the runbook's suggested start")
     p.add_argument("--threads", type=common.int_list("--threads", 1), default=None, metavar="N[,N...]",
                    help="interpreter threads (default: the device's setting in devices.yaml, else 1)")
+    p.add_argument("--delegate", type=common.choice_list(contract.DELEGATES), default=[contract.DELEGATE_DEFAULT],
+                   metavar="NAME[,NAME...]",
+                   help="how the app runs the model on the CPU: cpu = TensorFlow Lite's default, its kernels with "
+                   "XNNPACK, which keeps its own packed copy of the weights per signature; cpu-builtin = "
+                   "TFLite's built-in kernels only, computing from the model file's weights (about a third of "
+                   "the memory of a prefill/decode model; slower for quantized variants)")
     p.add_argument("--runs", type=common.count("--runs", 1), default=10,
                    help="measured generations per block (the harness's own cost stays under 2 %% of them)")
     p.add_argument("--warmup", type=common.count("--warmup", 0), default=1, help="warm-up generations per block")
@@ -79,7 +88,8 @@ def _new_plan(args, config_path: Path):
     source_label, prompt_list = prompts_mod.load(args.prompts)
     return Plan(model=args.model, devices=devices, variants=variants.parse_variants(args.variants),
                 max_lengths=args.max_length, context_windows=args.context_window,
-                threads=args.threads or [0], warmup=args.warmup, runs=args.runs, rounds=args.rounds,
+                threads=args.threads or [0], delegates=args.delegate, warmup=args.warmup, runs=args.runs,
+                rounds=args.rounds,
                 prompts_source=source_label, prompts=prompt_list, export=args.export, drift=args.drift,
                 config=str(config_path))
 

@@ -77,9 +77,9 @@ def _varies(group: list[Cell], col: str) -> bool:
 
 
 def _short(c: Cell, group: list[Cell], sep: str = " ") -> str:
-    """The variant, plus whichever of max length / context window / threads varies in the panel."""
+    """The variant, plus whichever of max length / context window / threads / delegate varies in the panel."""
     s = str(c["variant"])
-    for col, prefix in (("max_length", "L"), ("context_window_words", "cw"), ("threads", "t")):
+    for col, prefix in (("max_length", "L"), ("context_window_words", "cw"), ("threads", "t"), ("delegate", "")):
         if _varies(group, col):
             s += f"{sep}{prefix}{c[col]}"
     return s

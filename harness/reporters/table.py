@@ -16,7 +16,7 @@ from harness.analysis.summary import BANNER_MARKERS, MARKERS, Report, fmt_pct
 # Identity columns as shown: (cell column, label). ``variant`` is always shown.
 DISPLAY_IDENTITY = [("device_alias", "device"), ("model_source", "model"), ("variant", "variant"),
                     ("export", "export"), ("max_length", "max len"),
-                    ("context_window_words", "ctx words"), ("threads", "threads")]
+                    ("context_window_words", "ctx words"), ("threads", "threads"), ("delegate", "delegate")]
 # Every metric column (--wide and CSV): (cell column, label, format). Optional ones vanish when empty.
 DISPLAY_METRICS = [
     ("n", "n", "int"), ("size_mb", "size MB", "num"),

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from harness import paths
+from harness import contract, paths
 from harness.convert.census import DTYPE_GROUPS
 from harness.errors import UserError
 from harness.results.schema import RunDocument
@@ -26,7 +26,7 @@ IDENTITY_COLUMNS = [
     "run_id", "source_file", "timestamp", "block_id", "block_status", "block_error",
     "device_alias", "device_fingerprint", "device_model", "device_soc", "emulated",
     "model_source", "model_sha256", "synthetic", "variant", "export", "max_length",
-    "context_window_words", "threads", "prompts_sha256", "delegate_used", "app_version", "harness_version",
+    "context_window_words", "threads", "delegate", "prompts_sha256", "delegate_used", "app_version", "harness_version",
     "harness_commit",
 ]
 SAMPLE_COLUMNS = [
@@ -93,6 +93,8 @@ def _block_base(doc: RunDocument, block, source: str) -> dict:
         "synthetic": bool(model.get("synthetic", False)), "variant": model.get("variant"),
         "export": model.get("export"), "max_length": model.get("max_length"),
         "context_window_words": params.get("context_window_words"), "threads": _threads(params),
+        # What the cell asked for (results from before the option asked for the default).
+        "delegate": params.get("delegate_requested") or contract.DELEGATE_DEFAULT,
         "prompts_sha256": params.get("prompts_sha256") or (doc.plan or {}).get("prompts_sha256"),
         "delegate_used": params.get("delegate_used"), "app_version": app.get("version_name"),
         "harness_version": harness.get("version"), "harness_commit": harness.get("git_commit"),

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import paths
+from harness import contract, paths
 from harness.files import sha256_file
 
 
-def profile_oneshot(model_path: Path, threads: int, prompts: list[str], runs: int = 1) -> dict:
+def profile_oneshot(model_path: Path, threads: int, prompts: list[str], runs: int = 1,
+                    delegate: str = contract.DELEGATE_DEFAULT) -> dict:
     """Per-op profile of the one-shot graph (Flex + TF Text): one phase, ``generate``."""
     import time
 
@@ -25,10 +26,12 @@ def profile_oneshot(model_path: Path, threads: int, prompts: list[str], runs: in
     import tensorflow_text as tf_text
     from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
 
+    from harness.devices.host.generate import op_resolver
     from harness.devices.host.op_profile import OpProfiler
 
     interpreter = InterpreterWithCustomOps(model_path=str(model_path), num_threads=threads,
-                                           custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS)
+                                           custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS,
+                                           experimental_op_resolver_type=op_resolver(delegate))
     prof = OpProfiler().attach(interpreter)
     interpreter.allocate_tensors()
     runner = interpreter.get_signature_runner("serving_default")
@@ -41,7 +44,7 @@ def profile_oneshot(model_path: Path, threads: int, prompts: list[str], runs: in
         runner(prompt=np.array(prompts[i % len(prompts)].encode("utf-8")))
         wall += time.perf_counter_ns() - t0
     rows = prof.summary(invokes=calls)
-    return {"threads": threads, "device": "host", "callback_overhead_us": round(prof.callback_overhead_us, 3),
+    return {"threads": threads, "delegate": delegate, "device": "host", "callback_overhead_us": round(prof.callback_overhead_us, 3),
             "source": "tflite profiler events (harness.devices.host.op_profile)", "generate": rows,
             "generate_calls": calls, "generate_wall_ms": round(wall / 1e6 / calls, 4),
             "generate_ops_ms": round(sum(r["ms"] for r in rows), 4)}
@@ -65,18 +68,21 @@ def measure_run(rec, source, *, cache: Path | None = None, progress=None) -> dic
             continue
         threads = int(b.params.get("threads_used") or b.params.get("threads_requested") or 1)
         cw = b.params.get("context_window_words")
-        key = (b.model["conversion_id"], threads, cw)
+        delegate = b.params.get("delegate_requested") or contract.DELEGATE_DEFAULT
+        key = (b.model["conversion_id"], threads, cw, delegate)
         if key not in done:
             path = cache / "models" / b.model["conversion_id"] / "model.tflite"
-            progress(f"op profile {b.model['variant']} (max length {b.model['max_length']}, {threads} thread(s))")
+            progress(f"op profile {b.model['variant']} (max length {b.model['max_length']}, {threads} thread(s), "
+                     f"{delegate})")
             try:
                 if not path.is_file() or sha256_file(path) != b.model["sha256"]:
                     raise FileNotFoundError(f"{path} is not the file this block measured")
                 if b.model["export"] == "oneshot":
-                    done[key] = profile_oneshot(path, threads, [apply_context_window(p, cw) for p in prompts])
+                    done[key] = profile_oneshot(path, threads, [apply_context_window(p, cw) for p in prompts],
+                                                delegate=delegate)
                 else:
                     ids = tokens(Cell(b.model["variant"], b.model["max_length"], cw, threads), prompts)
-                    done[key] = profile_prefill_decode(path, b.model["max_length"], threads, ids)
+                    done[key] = profile_prefill_decode(path, b.model["max_length"], threads, ids, delegate=delegate)
             except Exception as e:  # noqa: BLE001 -- recorded; the run's timings stay valid
                 done[key] = {"error": f"{type(e).__name__}: {e}"[:500]}
         out[b.block_id] = done[key]

@@ -13,7 +13,7 @@ def make_spec(run_id: str, plan: Plan, cell: Cell, model: Converted, model_path:
         "model_sha256": model.sha256, "export": model.export, "prompts": plan.prompts,
         "max_length": cell.max_length, "context_window_words": cell.context_window,
         "warmup_runs": plan.warmup, "measured_runs": plan.runs, "threads": threads or cell.threads or 1,
-        "delegate": "cpu",
+        "delegate": cell.delegate,
     }
     if token_ids is not None:
         spec["prompt_token_ids"] = token_ids
@@ -45,6 +45,6 @@ def params_record(plan: Plan, cell: Cell, spec: dict, result: dict) -> dict:
     return {"context_window_words": cell.context_window, "warmup_runs": plan.warmup,
             "measured_runs": plan.runs, "threads_requested": spec["threads"],
             "threads_used": result["threads_used"], "cpu_count": result.get("cpu_count"),
-            "delegate_requested": "cpu",
+            "delegate_requested": spec["delegate"],
             "delegate_used": result["delegate_used"], "prompts_sha256": plan.prompts_sha256,
             "prompts_source": plan.prompts_source}

@@ -86,6 +86,7 @@ def test_user_errors_are_one_line_and_exit_1(argv, message, tmp_path, capsys):
     (["run", "--max-length", "abc"], "argument --max-length: takes whole numbers"),
     (["run", "--context-window", "0"], "at least 1 word"),
     (["nonsense-command"], "invalid choice"),
+    (["run", "--delegate", "gpu"], "argument --delegate: takes cpu, cpu-builtin (comma-separated), got 'gpu'"),
 ])
 def test_usage_errors_exit_2_with_the_usage_line(argv, message, capsys):
     with pytest.raises(SystemExit) as e:
@@ -113,3 +114,32 @@ def test_prompts_file_and_jsonl(tmp_path):
     (tmp_path / "bad.jsonl").write_text("[1]\n", encoding="utf-8")
     with pytest.raises(Exception, match="line 1"):
         prompts.load(str(tmp_path / "bad.jsonl"))
+
+
+def test_delegates_are_cells_and_cpu_builtin_runs_without_xnnpack(gen_models, tmp_path, capsys):
+    """--delegate cpu,cpu-builtin: two cells per variant, each block run (and op-profiled) the way
+    its cell asked. The profile tells the two apart by what ran: XNNPACK's operators under cpu,
+    TFLite's own FULLY_CONNECTED and none of XNNPACK's under cpu-builtin."""
+    status = _run(["--export", "prefill_decode", "--variants", "dynamic", "--delegate", "cpu,cpu-builtin",
+                   "--runs", "1", "--warmup", "0", "--op-profile"], tmp_path)
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "cpu-builtin" in out                                  # the table tells the cells apart
+    doc = _only_run(tmp_path)
+    assert doc["plan"]["delegates"] == ["cpu", "cpu-builtin"]
+    by = {b["params"]["delegate_requested"]: b for b in doc["blocks"]}
+    assert set(by) == {"cpu", "cpu-builtin"}
+    assert by["cpu"]["block_id"] == "host/dynamic/L32/cw3/tdev/r0"       # as before the option
+    assert by["cpu-builtin"]["block_id"] == "host/dynamic/L32/cw3/tdev/cpu-builtin/r0"
+    for delegate, b in by.items():
+        assert b["status"] == "ok", b["error"]
+        assert b["params"]["delegate_used"] == delegate and b["op_profile"]["delegate"] == delegate
+        decode_ops = {r["op"] for r in b["op_profile"]["decode"]}
+        xnnpack = {op for op in decode_ops if op.startswith("xnnpack: ")}
+        if delegate == "cpu":
+            assert any(op.startswith("xnnpack: Fully Connected") for op in xnnpack), decode_ops
+        else:
+            assert not xnnpack and "FULLY_CONNECTED" in decode_ops, decode_ops
+    # Same model, same greedy tokens: only the kernels differ.
+    assert ([s["output_token_ids"] for s in by["cpu"]["samples"]]
+            == [s["output_token_ids"] for s in by["cpu-builtin"]["samples"]])

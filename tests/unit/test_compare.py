@@ -63,7 +63,7 @@ def _row(run_id, block_id, variant, i, wall):
     return {"phase": "measured", "wall_ms": wall, "prompt_index": i % 3, "run_id": run_id, "block_id": block_id,
             "device_alias": "pixel7", "device_fingerprint": FP_A, "emulated": False, "synthetic": False,
             "model_source": "preset:gpt2_base_en", "model_sha256": "a", "variant": variant, "export": "oneshot",
-            "max_length": 64, "context_window_words": 32, "threads": 4, "prompts_sha256": "p"}
+            "max_length": 64, "context_window_words": 32, "threads": 4, "delegate": "cpu", "prompts_sha256": "p"}
 
 
 def three_cells(rng, scale, noise, run_id):

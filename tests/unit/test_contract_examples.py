@@ -126,7 +126,7 @@ def _spec_variants():
         "missing model_sha256": changed(model_sha256=_DELETE),
         "missing prompts": changed(prompts=_DELETE),
         "contract_version 1 (older app contract)": changed(contract_version=1),
-        "contract_version 3": changed(contract_version=3),
+        "contract_version 4": changed(contract_version=4),
         "contract_version '2'": changed(contract_version="2"),
         "run_id with shell": changed(run_id="a;rm -rf /"),
         "run_id with slash": changed(run_id="../x"),

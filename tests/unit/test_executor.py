@@ -57,6 +57,22 @@ def test_threads_zero_means_the_devices_own_setting(tmp_path):
     assert {c[2] for c in dev.calls if c[0] == "run"} == {3}
 
 
+def test_delegates_multiply_the_cells_and_older_plans_asked_for_cpu(tmp_path):
+    p = plan(variants=["fp32"], delegates=["cpu", "cpu-builtin"])
+    keep, _ = cells(p)
+    assert [c.delegate for c in keep] == ["cpu", "cpu-builtin"]
+    # The default adds nothing to a block id: runs from before the option resume as they were.
+    assert [block_id("fake", c, 0) for c in keep] == ["fake/fp32/L8/cwall/tdev/r0",
+                                                      "fake/fp32/L8/cwall/tdev/cpu-builtin/r0"]
+    old = p.to_dict()
+    del old["delegates"]
+    assert Plan.from_dict(old).delegates == ["cpu"]
+    status, rec, _ = go(tmp_path, p, FakeDevice())
+    assert status == "complete"
+    assert sorted((b.params["delegate_requested"], b.params["delegate_used"]) for b in rec.doc.blocks) == [
+        ("cpu", "cpu"), ("cpu-builtin", "cpu-builtin")]
+
+
 def test_resume_skips_finished_blocks(tmp_path):
     p = plan()
     rec = Recorder.create(tmp_path, p.to_dict(), [], ["harness", "run"])

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from harness import contract
+
 
 class Oneshot:
     """The runbook's string graph: one invoke generates the whole sequence."""
@@ -117,22 +119,37 @@ class PrefillDecodeRunner:
                 "output_text": ""}
 
 
-def load_interpreter(model_path, threads: int = 1):
+def op_resolver(delegate: str = contract.DELEGATE_DEFAULT):
+    """The TFLite op resolver for a contract delegate: "cpu" is TFLite's default (its kernels
+    with XNNPACK); "cpu-builtin" its built-in kernels alone (XNNPACK off, as
+    ``Interpreter.Options.setUseXNNPACK(false)`` on Android). The Flex delegate is not one of
+    the resolver's default delegates: the one-shot graph gets it either way."""
+    from tensorflow.lite.python.interpreter import OpResolverType
+
+    if delegate not in contract.DELEGATES:
+        raise ValueError(f"unknown delegate {delegate!r} (known: {', '.join(contract.DELEGATES)})")
+    return (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if delegate == contract.DELEGATE_BUILTIN
+            else OpResolverType.AUTO)
+
+
+def load_interpreter(model_path, threads: int = 1, delegate: str = contract.DELEGATE_DEFAULT):
     """A plain TFLite interpreter (builtin ops only), tensors allocated."""
     from tensorflow.lite.python.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+    interpreter = Interpreter(model_path=str(model_path), num_threads=threads,
+                              experimental_op_resolver_type=op_resolver(delegate))
     interpreter.allocate_tensors()
     return interpreter
 
 
-def load_with_text_ops(model_path: Path, threads: int):
+def load_with_text_ops(model_path: Path, threads: int, delegate: str = contract.DELEGATE_DEFAULT):
     """An interpreter with the Flex delegate and TF Text ops (what the one-shot graph needs)."""
     import tensorflow_text as tf_text
     from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
 
     interpreter = InterpreterWithCustomOps(
         model_path=str(model_path), num_threads=threads,
-        custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS)
+        custom_op_registerers=tf_text.tflite_registrar.SELECT_TFTEXT_OPS,
+        experimental_op_resolver_type=op_resolver(delegate))
     interpreter.allocate_tensors()
     return interpreter

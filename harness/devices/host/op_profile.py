@@ -168,7 +168,7 @@ class OpProfiler:
 
 
 def profile_prefill_decode(model_path, max_length: int, threads: int, token_id_lists: list[list[int]],
-                           runs: int = 1) -> dict:
+                           runs: int = 1, delegate: str = "cpu") -> dict:
     """The per-op profile of greedy generation on a prefill/decode model, per phase.
 
     One warm-up generation per prompt (not recorded), then ``runs`` passes over the
@@ -179,9 +179,10 @@ def profile_prefill_decode(model_path, max_length: int, threads: int, token_id_l
     """
     from tensorflow.lite.python.interpreter import Interpreter
 
-    from harness.devices.host.generate import PrefillDecodeRunner
+    from harness.devices.host.generate import PrefillDecodeRunner, op_resolver
 
-    interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+    interpreter = Interpreter(model_path=str(model_path), num_threads=threads,
+                              experimental_op_resolver_type=op_resolver(delegate))
     prof = OpProfiler().attach(interpreter)
     interpreter.allocate_tensors()
     gen = PrefillDecodeRunner(interpreter, max_length)
@@ -202,7 +203,7 @@ def profile_prefill_decode(model_path, max_length: int, threads: int, token_id_l
                 phases["decode"][0] += c
             phases["decode"][1] += len(r["decode_ns"])
             phases["decode"][2] += sum(r["decode_ns"])
-    out = {"threads": threads, "device": "host", "callback_overhead_us": round(prof.callback_overhead_us, 3),
+    out = {"threads": threads, "delegate": delegate, "device": "host", "callback_overhead_us": round(prof.callback_overhead_us, 3),
            "source": "tflite profiler events (harness.devices.host.op_profile)"}
     for phase, (events, calls, wall_ns) in phases.items():
         prof.events = events

@@ -87,7 +87,7 @@ def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) 
         # The runtime's own share (Python, TensorFlow): reports subtract it from the peak.
         result["memory"]["rss_before_load_kb"] = proc_kb("/proc/self/status", "VmRSS")
         t0 = time.perf_counter_ns()
-        interpreter = load_with_text_ops(model_path, spec["threads"])
+        interpreter = load_with_text_ops(model_path, spec["threads"], spec["delegate"])
         gen = (Oneshot(interpreter) if spec["export"] == "oneshot"
                else PrefillDecodeRunner(interpreter, spec["max_length"]))
         if os.environ.get("HARNESS_DEVICE_STATE_FILE"):     # on the emulated phone only
@@ -97,7 +97,7 @@ def run_spec(spec: dict, model_path: Path, device: dict, app: dict, emit=print) 
         result["load_ms"] = (time.perf_counter_ns() - t0) / 1e6
         result["load_kind"] = "warm"               # the sha256 above read the whole file
         result["threads_used"] = spec["threads"]   # the interpreter's num_threads
-        result["delegate_used"] = "cpu"
+        result["delegate_used"] = spec["delegate"]   # the op resolver load_with_text_ops chose for it
         prompts = spec["prompts"]
         for phase, total in (("warmup", spec["warmup_runs"]), ("measured", spec["measured_runs"])):
             for i in range(total):

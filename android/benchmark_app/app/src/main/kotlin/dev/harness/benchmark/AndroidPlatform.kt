@@ -26,7 +26,7 @@ import java.io.File
  */
 class AndroidPlatform(
     private val context: Context,
-    private val opener: (Spec, File) -> Engine = { spec, file -> TfliteModels.open(file, spec.threads, spec.export) }
+    private val opener: (Spec, File) -> Engine = { spec, file -> TfliteModels.open(file, spec.threads, spec.export, spec.delegate) }
 ) : Platform {
     private val power = context.getSystemService(Context.POWER_SERVICE) as PowerManager?
 
@@ -121,7 +121,8 @@ class AndroidPlatform(
         val e = opener(spec, modelFile)
         val flex = (e as? TfliteEngine)?.flexDelegate
         log(
-            "HARNESS_INFO run_id=${spec.runId} export=${spec.export} flex_delegate=$flex threads=${e.threadsConfigured} " +
+            "HARNESS_INFO run_id=${spec.runId} export=${spec.export} delegate=${e.delegateUsed} flex_delegate=$flex " +
+                "threads=${e.threadsConfigured} " +
                 "tflite=${TfliteModels.runtimeVersion()} abi=${Build.SUPPORTED_ABIS.firstOrNull()}"
         )
         return e

@@ -43,12 +43,11 @@ class TfliteEngine internal constructor(
     private val textName: String,
     private val tokenCountName: String?,
     private val promptTokenCountName: String?,
-    override val threadsConfigured: Int
+    override val threadsConfigured: Int,
+    /** The compute backend (Contract.DELEGATE_*): CPU kernels, TFLite's and, through Flex, TensorFlow's. */
+    override val delegateUsed: String
 ) : OneshotEngine {
     val flexDelegate: Boolean get() = delegate != null
-
-    /** The compute backend: CPU kernels (TFLite builtins and, through Flex, TensorFlow kernels). */
-    override val delegateUsed: String = Contract.DELEGATE_CPU
 
     override fun generate(prompt: String): EngineOutput {
         val inputs = HashMap<String, Any>()
@@ -74,7 +73,7 @@ class TfliteEngine internal constructor(
 
         fun runtimeVersion(): String = TfliteModels.runtimeVersion()
 
-        internal fun wrap(interpreter: Interpreter, delegate: Delegate?, threads: Int): TfliteEngine {
+        internal fun wrap(interpreter: Interpreter, delegate: Delegate?, threads: Int, used: String): TfliteEngine {
             val keys = interpreter.signatureKeys.toList()
             require(SIGNATURE in keys) { "model has no '$SIGNATURE' signature (it has $keys)" }
             val ins = interpreter.getSignatureInputs(SIGNATURE).toList()
@@ -87,7 +86,7 @@ class TfliteEngine internal constructor(
                 interpreter, delegate, input, text,
                 Contract.OUTPUT_TOKEN_COUNT.takeIf { it in outs },
                 Contract.OUTPUT_PROMPT_TOKEN_COUNT.takeIf { it in outs },
-                threads
+                threads, used
             )
         }
 
@@ -122,9 +121,9 @@ class TflitePrefillDecodeEngine internal constructor(
     override val prefillTakesPromptLength: Boolean,
     private val vocab: Int,
     cacheBytes: Int,
-    override val threadsConfigured: Int
+    override val threadsConfigured: Int,
+    override val delegateUsed: String
 ) : PrefillDecodeEngine {
-    override val delegateUsed: String = Contract.DELEGATE_CPU
 
     private val cacheA: ByteBuffer? = if (stateful) null else ByteBuffer.allocateDirect(cacheBytes).order(ByteOrder.nativeOrder())
     private val cacheB: ByteBuffer? = if (stateful) null else ByteBuffer.allocateDirect(cacheBytes).order(ByteOrder.nativeOrder())
@@ -179,7 +178,7 @@ class TflitePrefillDecodeEngine internal constructor(
     override fun close() = TfliteModels.close(interpreter, delegate)
 
     companion object {
-        internal fun wrap(interpreter: Interpreter, delegate: Delegate?, threads: Int): TflitePrefillDecodeEngine {
+        internal fun wrap(interpreter: Interpreter, delegate: Delegate?, threads: Int, used: String): TflitePrefillDecodeEngine {
             val keys = interpreter.signatureKeys.toList()
             for (k in listOf(Contract.SIGNATURE_PREFILL, Contract.SIGNATURE_DECODE)) {
                 require(k in keys) { "model has no '$k' signature (it has $keys)" }
@@ -218,7 +217,7 @@ class TflitePrefillDecodeEngine internal constructor(
                 require(fixedLength == cacheLength) { "prefill token_ids length $fixedLength != cache positions $cacheLength" }
             }
             return TflitePrefillDecodeEngine(
-                interpreter, delegate, fixedLength ?: cacheLength, stateful, takesPromptLength, ls[1], cacheBytes, threads
+                interpreter, delegate, fixedLength ?: cacheLength, stateful, takesPromptLength, ls[1], cacheBytes, threads, used
             )
         }
     }
@@ -240,10 +239,23 @@ object TfliteModels {
         null
     }
 
-    /** The engine for [export] (Contract.EXPORT_*), with [threads] interpreter threads. */
-    fun open(modelFile: File, threads: Int, export: String): Engine {
-        val delegate = newFlexDelegate()
+    /**
+     * The interpreter options for [delegate] (Contract.DELEGATE_*): [threads] threads; cpu leaves
+     * XNNPACK as the runtime applies it by default, cpu-builtin turns it off, so TFLite's own
+     * kernels compute from the model file's weights instead of XNNPACK's repacked copy of them
+     * (one per signature: prefill and decode hold two).
+     */
+    fun options(threads: Int, delegate: String): Interpreter.Options {
+        require(delegate == Contract.DELEGATE_CPU || delegate == Contract.DELEGATE_CPU_BUILTIN) { "unknown delegate $delegate" }
         val options = Interpreter.Options().setNumThreads(threads)
+        if (delegate == Contract.DELEGATE_CPU_BUILTIN) options.setUseXNNPACK(false)
+        return options
+    }
+
+    /** The engine for [export] (Contract.EXPORT_*) with [threads] interpreter threads on [cpu] (Contract.DELEGATE_*). */
+    fun open(modelFile: File, threads: Int, export: String, cpu: String): Engine {
+        val options = options(threads, cpu)
+        val delegate = newFlexDelegate()
         if (delegate != null) options.addDelegate(delegate)
         val interpreter = try {
             Interpreter(modelFile, options)
@@ -254,8 +266,8 @@ object TfliteModels {
         try {
             val configured = options.numThreads
             return when (export) {
-                Contract.EXPORT_PREFILL_DECODE -> TflitePrefillDecodeEngine.wrap(interpreter, delegate, configured)
-                else -> TfliteEngine.wrap(interpreter, delegate, configured)
+                Contract.EXPORT_PREFILL_DECODE -> TflitePrefillDecodeEngine.wrap(interpreter, delegate, configured, cpu)
+                else -> TfliteEngine.wrap(interpreter, delegate, configured, cpu)
             }
         } catch (t: Throwable) {
             close(interpreter, delegate)

@@ -1,13 +1,13 @@
 package dev.harness.benchmark.core
 
 /**
- * The names of the app contract (docs/app-contract.md, version 2).
+ * The names of the app contract (docs/app-contract.md, version 3).
  *
  * tests/test_contract_examples.py parses these `const val` lines and compares them with
  * harness/contract.py, so keep one constant per line in the form `const val NAME = value`.
  */
 object Contract {
-    const val CONTRACT_VERSION = 2
+    const val CONTRACT_VERSION = 3
     const val APP_PACKAGE = "dev.harness.benchmark"
     const val APP_ACTIVITY = ".BenchmarkActivity"
     const val LOG_TAG = "HarnessBench"
@@ -44,7 +44,11 @@ object Contract {
     const val HEADROOM_MIN_INTERVAL_MS = 1000
 
     const val RUNTIME = "android-tflite"
+    /** TFLite's CPU kernels with the XNNPACK delegate: the runtime's default. */
     const val DELEGATE_CPU = "cpu"
+
+    /** TFLite's built-in kernels only (Interpreter.Options.setUseXNNPACK(false)): one copy of the weights. */
+    const val DELEGATE_CPU_BUILTIN = "cpu-builtin"
 
     const val PHASE_WARMUP = "warmup"
     const val PHASE_MEASURED = "measured"

@@ -43,7 +43,7 @@ object SpecParser {
     private val RUN_ID_RE = Regex(Contract.RUN_ID_PATTERN)
     private val SHA256_RE = Regex(Contract.SHA256_PATTERN)
     private val EXPORTS = listOf(Contract.EXPORT_ONESHOT, Contract.EXPORT_PREFILL_DECODE)
-    private val DELEGATES = listOf(Contract.DELEGATE_CPU)
+    private val DELEGATES = listOf(Contract.DELEGATE_CPU, Contract.DELEGATE_CPU_BUILTIN)
 
     fun parse(text: String): Spec {
         val root: Any?

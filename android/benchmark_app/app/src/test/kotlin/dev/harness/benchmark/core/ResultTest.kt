@@ -12,7 +12,7 @@ import java.io.File
 class ResultTest {
     private fun sample(status: String = "ok", error: String? = null): BenchmarkResult = BenchmarkResult(
         "r-1", status, error,
-        AppInfo("dev.harness.benchmark", "0.3.0+tflite-2.18.0", 3, "android-tflite", "2.18.0"),
+        AppInfo("dev.harness.benchmark", "0.4.0+tflite-2.18.0", 4, "android-tflite", "2.18.0"),
         DeviceInfo("fp", "Pixel 7", false),
         ModelInfo("/data/local/tmp/harness/models/x.tflite", null, null),
         12.5, 4, "cpu", MemoryInfo(1000L, null),
@@ -42,7 +42,7 @@ class ResultTest {
         assertTrue(g.isNull("thermal_headroom_before_age_ms") && g.isNull("thermal_headroom_after_age_ms"))
         assertTrue(g.isNull("interactive_before") && g.isNull("interactive_after"))
         assertTrue(g.isNull("prefill_ms") && g.isNull("decode_ms") && g.isNull("output_token_ids"))
-        assertEquals(2, o.getInt("contract_version"))
+        assertEquals(3, o.getInt("contract_version"))
         assertTrue(o.isNull("load_kind") && o.isNull("cold_load_ms") && o.isNull("cpu_count"))
         assertEquals(6712.25, g.getDouble("wall_ms"), 1e-9)
         assertEquals("hi \"there\" \u00e9\ud83d\ude00", g.getString("output_text"))

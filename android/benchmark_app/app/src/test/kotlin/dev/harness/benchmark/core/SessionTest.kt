@@ -124,7 +124,7 @@ class SessionTest {
     @Test
     fun badSpecGivesAnErrorResultAndNoEngine() {
         val platform = FakePlatform(results) { _, _ -> throw AssertionError("must not load") }
-        val out = BenchmarkSession(platform).run(spec("jvm-bad-spec") { it.put("contract_version", 3) }, "jvm-bad-spec")
+        val out = BenchmarkSession(platform).run(spec("jvm-bad-spec") { it.put("contract_version", 4) }, "jvm-bad-spec")
         assertEquals("error", out.status)
         val r = result(out)
         assertTrue(r.getString("error").contains("contract_version"))

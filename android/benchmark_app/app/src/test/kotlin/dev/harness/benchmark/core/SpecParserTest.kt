@@ -31,7 +31,7 @@ class SpecParserTest {
     @Test
     fun parsesTheSharedExample() {
         val s = SpecParser.parse(Examples.text("spec-oneshot.json"))
-        assertEquals(2, s.contractVersion)
+        assertEquals(3, s.contractVersion)
         assertEquals("20261125T144500Z-pixel7-gpt2-dynamic-b0", s.runId)
         assertEquals("oneshot", s.export)
         assertEquals(2, s.prompts.size)
@@ -43,6 +43,13 @@ class SpecParserTest {
         assertEquals(4, s.threads)
         assertEquals("cpu", s.delegate)
         assertNull(s.promptTokenIds)
+    }
+
+    @Test
+    fun acceptsTheBuiltinKernelsDelegate() {
+        val o = example()
+        o.put("delegate", "cpu-builtin")
+        assertEquals(Contract.DELEGATE_CPU_BUILTIN, SpecParser.parse(o.toString()).delegate)
     }
 
     @Test
@@ -69,9 +76,9 @@ class SpecParserTest {
 
     @Test
     fun refusesOtherContractVersions() {
-        refusedWith({ it.put("contract_version", 3) }, "contract_version", "not supported")
-        refusedWith({ it.put("contract_version", 1) }, "contract_version", "not supported")
-        refusedWith({ it.put("contract_version", "2") }, "contract_version")
+        refusedWith({ it.put("contract_version", 4) }, "contract_version", "not supported")
+        refusedWith({ it.put("contract_version", 2) }, "contract_version", "not supported")
+        refusedWith({ it.put("contract_version", "3") }, "contract_version")
     }
 
     @Test
