@@ -4,8 +4,8 @@
         [--variants fp32,dynamic] [--threads 1] [--json out.json] [--allow-busy]
 
 Each model is loaded in a fresh child process, once with TFLite's default XNNPACK delegate
-and once without it (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``: what memory that saves and
-what decode speed it costs), and ``/proc/self/smaps`` is
+and once without it (``BUILTIN_WITHOUT_DEFAULT_DELEGATES``, what ``harness run --delegate
+cpu-builtin`` runs: what memory that saves and what decode speed it costs), and ``/proc/self/smaps`` is
 read after each step (interpreter built, tensors allocated, one generation through every
 prefill signature and decode): resident pages of the model file's mapping (the weights the
 kernels read in place), anonymous memory (XNNPACK's repacked weights, the interpreter's
@@ -56,13 +56,15 @@ def smaps(model_path: str) -> dict:
 
 def measure(job: dict) -> dict:
     import numpy as np
-    from tensorflow.lite.python.interpreter import Interpreter, OpResolverType
+    from tensorflow.lite.python.interpreter import Interpreter
 
-    from harness.devices.host.generate import PrefillDecodeRunner
+    from harness import contract
+    from harness.devices.host.generate import PrefillDecodeRunner, op_resolver
 
     path = job["model"]
     steps = {"runtime": smaps(path)}
-    kind = OpResolverType.AUTO if job["xnnpack"] else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    # The two ways `harness run --delegate` runs a model: cpu (XNNPACK) and cpu-builtin.
+    kind = op_resolver(contract.DELEGATE_DEFAULT if job["xnnpack"] else contract.DELEGATE_BUILTIN)
     interpreter = Interpreter(model_path=path, num_threads=job["threads"], experimental_op_resolver_type=kind)
     steps["built"] = smaps(path)
     interpreter.allocate_tensors()

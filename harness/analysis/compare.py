@@ -338,7 +338,7 @@ def _missing_error(only_b: list[str], only_c: list[str], n_common: int) -> UserE
 
     if not n_common:
         return UserError(f"baseline and candidate share no cell (baseline: {some(only_b)}; candidate: "
-                         f"{some(only_c)}); nothing to compare — same max length, context window and threads?")
+                         f"{some(only_c)}); nothing to compare — same max length, context window, threads and delegate?")
     parts = [f"{len(x)} only in the {side} ({some(x)})" for side, x in (("baseline", only_b), ("candidate", only_c))
              if x]
     return UserError(f"cells measured on one side only: {'; '.join(parts)}; pass --allow-missing to compare "
