@@ -40,8 +40,9 @@ from harness.errors import ConversionError
 SIGNATURE_KEYS = ("prefill", "decode")
 # Bump when this graph or its checks change: it invalidates cached models.
 # 6: prefill takes the prompt's length (time to first token scales with it); 7: prefill
-# attends over the prompt's positions only and pads the cache (no element-wise update)
-CODE_VERSION = 7
+# attends over the prompt's positions only and pads the cache (no element-wise update); 8:
+# decode writes the new rows into the whole cache at once (no unstack and stack per step)
+CODE_VERSION = 8
 # Exported weights must hold at least this share of the model's parameter bytes in the
 # converted file (a quantized variant holds ~1/4 of fp32; a model whose weights went
 # missing holds ~0, FINDINGS §6).
@@ -68,29 +69,60 @@ def _forward(backbone, token_ids, layer_caches, index):
 
 
 @contextlib.contextmanager
-def _whole_cache_writes():
-    """While tracing prefill: keras-hub's write of the new keys and values into the cache
-    (``ops.slice_update`` at index 0) returns the new keys and values themselves.
+def _cache_writes(rows: list | None = None):
+    """While tracing, what keras-hub's write of a layer's new keys and values into its cache
+    (``ops.slice_update``) becomes.
 
-    Prefill hands every layer a cache exactly as long as the prompt, so that write covers
-    the whole cache and its result is the update. As a graph op it would be a
-    DYNAMIC_UPDATE_SLICE, which TFLite 2.18 runs element by element: ~1 ms per layer's
-    keys or values at n = 99 on GPT-2 base, a quarter of the prefill (op profile).
+    ``rows`` None (prefill): the write returns the new keys and values themselves. Prefill
+    hands every layer a cache exactly as long as the prompt, written whole from index 0, so
+    that is its result; as a graph op it would be a DYNAMIC_UPDATE_SLICE, which TFLite 2.18
+    runs element by element (~1 ms per layer's keys or values at n = 99 on GPT-2 base, a
+    quarter of the prefill: op profile).
+
+    ``rows`` a list (decode): the write happens as before (the layer attends over its
+    updated cache) and each update, one position's keys or values, is appended to ``rows``
+    so the step can write them all into the whole cache at once (``_decode_forward``).
     """
     from keras_hub.src.layers.modeling import cached_multi_head_attention as cmha
 
     real = cmha.ops.slice_update
 
-    def whole(inputs, start_indices, updates):
+    def write(inputs, start_indices, updates):
+        if rows is not None:
+            rows.append(updates)
+            return real(inputs, start_indices, updates)
         if any(not isinstance(i, int) or i != 0 for i in start_indices):
             return real(inputs, start_indices, updates)
         return updates
 
-    cmha.ops.slice_update = whole
+    cmha.ops.slice_update = write
     try:
         yield
     finally:
         cmha.ops.slice_update = real
+
+
+def _decode_forward(backbone, token_id, cache, index):
+    """One decode step from the whole cache [layers, 2, L, heads, head_dim]; returns (hidden,
+    the cache with this position's keys and values written in).
+
+    Each layer attends over its own slice of the cache with its new row written in, as
+    keras-hub does; the cache handed back is the input with every layer's new rows written
+    by one DYNAMIC_UPDATE_SLICE of [layers, 2, 1, heads, head_dim], not the stack of the
+    layers' updated caches. Stacking unpacked, copied and stacked the whole cache again per
+    step (copies that do not get faster with more threads) and kept ~two more caches in the
+    decode arena.
+    """
+    import keras
+    import tensorflow as tf
+
+    rows: list = []
+    with _cache_writes(rows):
+        hidden, _ = _forward(backbone, token_id, [cache[i] for i in range(cache.shape[0])], index)
+    if len(rows) != 2 * cache.shape[0]:
+        raise ConversionError(f"decode export: expected {2 * cache.shape[0]} cache writes, keras-hub made {len(rows)}")
+    new = tf.stack([tf.concat(rows[i:i + 2], axis=0) for i in range(0, len(rows), 2)], axis=0)   # [layers, 2, 1, h, d]
+    return hidden, keras.ops.slice_update(cache, [0, 0, index, 0, 0], new)
 
 
 def _prefill_forward(backbone, token_ids, shape):
@@ -100,7 +132,7 @@ def _prefill_forward(backbone, token_ids, shape):
     were zeros that contributed nothing).
 
     Every layer gets the same n-position cache (its contents are never read: the write
-    replaces it whole, see ``_whole_cache_writes``), so the converter sees one shape and
+    replaces it whole, see ``_cache_writes``), so the converter sees one shape and
     computes the attention mask once instead of once per layer, as it does for decode's
     fixed shapes. Before, each layer's cache was L positions long: an element-wise
     DYNAMIC_UPDATE_SLICE of n rows into L per key and value, attention over L keys, and
@@ -110,7 +142,7 @@ def _prefill_forward(backbone, token_ids, shape):
 
     n = tf.shape(token_ids)[1]
     empty = tf.zeros([shape[1], n, shape[3], shape[4]], "float32")
-    with _whole_cache_writes():
+    with _cache_writes():
         hidden, cache = _forward(backbone, token_ids, [empty] * shape[0], 0)
     cache = tf.pad(cache, [[0, 0], [0, 0], [0, shape[2] - n], [0, 0], [0, 0]])
     return hidden, tf.reshape(cache, shape)   # the padded length is L: say so to the converter
@@ -179,7 +211,7 @@ def _endpoints(archive, backbone, shape, stateful: bool):
             return {"logits": last_logits(hidden, prompt_length - 1)}
 
         def decode(token_id, index):
-            hidden, cache = _forward(backbone, token_id, tf.unstack(cache_var.value), index)
+            hidden, cache = _decode_forward(backbone, token_id, cache_var.value, index)
             cache_var.assign(cache)
             return {"logits": last_logits(hidden, 0)}
 
@@ -190,7 +222,7 @@ def _endpoints(archive, backbone, shape, stateful: bool):
         return {"logits": last_logits(hidden, prompt_length - 1), "cache": cache}
 
     def decode(token_id, index, cache):
-        hidden, cache = _forward(backbone, token_id, tf.unstack(cache), index)
+        hidden, cache = _decode_forward(backbone, token_id, cache, index)
         return {"logits": last_logits(hidden, 0), "cache": cache}
 
     return prefill, decode, [tok_spec, len_spec], [one_spec, idx_spec, cache_spec]
