@@ -11,7 +11,8 @@ the same weights, builtin TFLite ops only (FINDINGS §6):
     positions >= ``prompt_length`` are causally masked and later overwritten) and
     ``prompt_length`` int32 scalar. Outputs ``logits`` float32 [1, vocab] (the
     next-token logits after the last prompt token) and, stateless only, ``cache``
-    float32 [layers, 2, L, heads, head_dim] (zero beyond n).
+    float32 [layers, 2, L, heads, head_dim] (positions from n on are placeholders that
+    decode's mask hides until it writes them).
 ``decode``
     inputs ``token_id`` int32 [1, 1] (the token at position ``index``), ``index`` int32
     scalar and, stateless only, ``cache``. Outputs ``logits`` [1, vocab] (next-token
@@ -41,8 +42,9 @@ SIGNATURE_KEYS = ("prefill", "decode")
 # Bump when this graph or its checks change: it invalidates cached models.
 # 6: prefill takes the prompt's length (time to first token scales with it); 7: prefill
 # attends over the prompt's positions only and pads the cache (no element-wise update); 8:
-# decode writes the new rows into the whole cache at once (no unstack and stack per step)
-CODE_VERSION = 8
+# decode writes the new rows into the whole cache at once (no unstack and stack per step);
+# 9: prefill spreads its cache to L by one GATHER (no PAD and reshape copy)
+CODE_VERSION = 9
 # Exported weights must hold at least this share of the model's parameter bytes in the
 # converted file (a quantized variant holds ~1/4 of fp32; a model whose weights went
 # missing holds ~0, FINDINGS §6).
@@ -126,17 +128,20 @@ def _decode_forward(backbone, token_id, cache, index):
 
 
 def _prefill_forward(backbone, token_ids, shape):
-    """Prefill from an empty cache: the prompt's n positions attend over n keys, then the
-    cache is padded with zeros to L positions; returns (hidden, cache [layers, 2, L, heads,
-    head_dim]) — the logits and cache of the L-position computation (the L - n masked keys
-    were zeros that contributed nothing).
+    """Prefill from an empty cache: the prompt's n positions attend over n keys, and the
+    cache is spread to L positions; returns (hidden, cache [layers, 2, L, heads, head_dim])
+    with the logits and the first n positions of the L-position computation.
 
-    Every layer gets the same n-position cache (its contents are never read: the write
-    replaces it whole, see ``_cache_writes``), so the converter sees one shape and
-    computes the attention mask once instead of once per layer, as it does for decode's
-    fixed shapes. Before, each layer's cache was L positions long: an element-wise
-    DYNAMIC_UPDATE_SLICE of n rows into L per key and value, attention over L keys, and
-    the mask per layer made a 99-token prompt 1.5 x slower than the fixed [1, L] graph.
+    Every layer gets a cache exactly as long as the prompt (its contents are never read: the
+    write replaces it whole, see ``_cache_writes``). Before (code version 6), each layer's
+    cache was L positions long: an element-wise DYNAMIC_UPDATE_SLICE of n rows into L per
+    key and value and attention over L keys made a 99-token prompt 1.5 x slower than the
+    fixed [1, L] graph.
+
+    Positions n..L-1 repeat position n - 1 (one GATHER with L static indices: the output's
+    shape is known, so no reshape copy follows, as it did after a PAD). They are never read:
+    decode's causal mask hides every position after ``index``, and decode writes position
+    ``index`` before attending, so each is overwritten before it counts.
     """
     import tensorflow as tf
 
@@ -144,8 +149,7 @@ def _prefill_forward(backbone, token_ids, shape):
     empty = tf.zeros([shape[1], n, shape[3], shape[4]], "float32")
     with _cache_writes():
         hidden, cache = _forward(backbone, token_ids, [empty] * shape[0], 0)
-    cache = tf.pad(cache, [[0, 0], [0, 0], [0, shape[2] - n], [0, 0], [0, 0]])
-    return hidden, tf.reshape(cache, shape)   # the padded length is L: say so to the converter
+    return hidden, tf.gather(cache, tf.minimum(tf.range(shape[2]), n - 1), axis=2)
 
 
 def cache_shape(backbone, max_length: int) -> list[int]:
@@ -205,7 +209,7 @@ def _endpoints(archive, backbone, shape, stateful: bool):
         cache_var = holder.cache
 
         def prefill(token_ids, prompt_length):
-            # From a zero cache: positions beyond the prompt are zero, not the last generation's.
+            # Positions beyond the prompt are placeholders decode masks and overwrites in turn.
             hidden, cache = _prefill_forward(backbone, token_ids, shape)
             cache_var.assign(cache)
             return {"logits": last_logits(hidden, prompt_length - 1)}
