@@ -24,6 +24,8 @@ import struct
 import time
 from collections import defaultdict
 
+from harness import contract
+
 SUPPORTED_TF = ("2.18.",)
 SET_PROFILER = "_ZN6tflite4impl11Interpreter15SetProfilerImplESt10unique_ptrINS_8ProfilerESt14default_deleteIS3_EE"
 BASE_DESTRUCTOR = "_ZN6tflite8ProfilerD2Ev"   # tflite::Profiler::~Profiler(): frees nothing
@@ -168,7 +170,7 @@ class OpProfiler:
 
 
 def profile_prefill_decode(model_path, max_length: int, threads: int, token_id_lists: list[list[int]],
-                           runs: int = 1, delegate: str = "cpu") -> dict:
+                           runs: int = 1, delegate: str = contract.DELEGATE_DEFAULT) -> dict:
     """The per-op profile of greedy generation on a prefill/decode model, per phase.
 
     One warm-up generation per prompt (not recorded), then ``runs`` passes over the
