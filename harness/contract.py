@@ -29,7 +29,8 @@ _VERSION_NAME_RUNTIME_RE = re.compile(r"\+tflite-(?P<version>[0-9]+(?:\.[0-9]+)*
 # default, its kernels with the XNNPACK delegate, which packs its own copy of the weights for
 # every signature it takes (prefill and decode: twice). "cpu-builtin": TFLite's built-in kernels
 # only (XNNPACK off), computing from the model file's weights in place: about a third of the
-# memory, and slower for quantized models (docs/benchmarks.md, "Memory explained").
+# memory, at a speed that depends on the variant and the CPU (docs/benchmarks.md, "Memory
+# explained").
 DELEGATE_DEFAULT = "cpu"
 DELEGATE_BUILTIN = "cpu-builtin"
 DELEGATES = (DELEGATE_DEFAULT, DELEGATE_BUILTIN)

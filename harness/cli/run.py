@@ -50,7 +50,7 @@ harness run --resume latest""",
                    help="how the app runs the model on the CPU: cpu = TensorFlow Lite's default, its kernels with "
                    "XNNPACK, which keeps its own packed copy of the weights per signature; cpu-builtin = "
                    "TFLite's built-in kernels only, computing from the model file's weights (about a third of "
-                   "the memory of a prefill/decode model; slower for quantized variants)")
+                   "the memory of a prefill/decode model; faster or slower by variant and CPU: measure both)")
     p.add_argument("--runs", type=common.count("--runs", 1), default=10,
                    help="measured generations per block (the harness's own cost stays under 2 %% of them)")
     p.add_argument("--warmup", type=common.count("--warmup", 0), default=1, help="warm-up generations per block")
