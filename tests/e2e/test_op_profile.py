@@ -33,6 +33,25 @@ def test_profile_names_the_models_ops_and_fits_in_the_call(gen_models, tiny_toke
     assert prof["decode_calls"] == MAX_LENGTH - len(ids[0]) - 1 and prof["prefill_calls"] == 1
 
 
+def test_cpu_builtin_runs_tflites_own_kernels_without_xnnpack(gen_models, tiny_tokens):
+    """The delegate `harness run --delegate cpu-builtin` asks for: what ran is TFLite's
+    FULLY_CONNECTED and none of XNNPACK's operators (the test above: XNNPACK's with cpu),
+    and greedy generation gives the tokens it gives with XNNPACK."""
+    from harness.devices.host.generate import PrefillDecodeRunner, load_interpreter
+    from harness.devices.host.op_profile import profile_prefill_decode
+
+    c = gen_models[("prefill_decode", "dynamic", False)]
+    ids = tiny_tokens.encode("The weather today is")
+    prof = profile_prefill_decode(c.path, MAX_LENGTH, 1, [ids], delegate="cpu-builtin")
+    assert prof["delegate"] == "cpu-builtin"
+    for phase in ("prefill", "decode"):
+        ops = {r["op"] for r in prof[phase]}
+        assert "FULLY_CONNECTED" in ops and not any(op.startswith("xnnpack: ") for op in ops), (phase, ops)
+    tokens = {d: PrefillDecodeRunner(load_interpreter(c.path, 1, d), MAX_LENGTH).run(ids)["output_token_ids"]
+              for d in ("cpu", "cpu-builtin")}
+    assert tokens["cpu"] == tokens["cpu-builtin"]
+
+
 def test_op_profile_is_stored_per_host_block_and_shown_by_report(tmp_path, harness_cache, gen_models,
                                                                   tiny_source):
     import json
