@@ -207,10 +207,13 @@ def build_apk(package: str, version_code: int, version_name: str, *, min_sdk: in
                 f'  <uses-sdk android:minSdkVersion="{min_sdk}" android:targetSdkVersion="{target_sdk}"/>\n'
                 f'  <application android:debuggable="{str(debuggable).lower()}"/>\n</manifest>\n')
     buf = io.BytesIO()
+    entries = [("AndroidManifest.xml", manifest.encode()), ("classes.dex", b"dex\n035\0" + payload),
+               *((f"lib/{abi}/libharness_stub.so", b"\x7fELF stub") for abi in abis),
+               ("META-INF/CERT.RSA", ("certificate of " + signer).encode())]
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("AndroidManifest.xml", manifest)
-        z.writestr("classes.dex", b"dex\n035\0" + payload)
-        for abi in abis:
-            z.writestr(f"lib/{abi}/libharness_stub.so", b"\x7fELF stub")
-        z.writestr("META-INF/CERT.RSA", ("certificate of " + signer).encode())
+        for name, data in entries:
+            # A fixed timestamp: the same arguments give the same bytes (writestr would stamp
+            # the current time, so two test workers collecting a second apart saw different
+            # parameters and pytest-xdist refused the session).
+            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
     return buf.getvalue()
