@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from harness import contract, paths
+from harness import paths
 from harness.convert.census import DTYPE_GROUPS
 from harness.errors import UserError
 from harness.results.schema import RunDocument
@@ -94,7 +94,7 @@ def _block_base(doc: RunDocument, block, source: str) -> dict:
         "export": model.get("export"), "max_length": model.get("max_length"),
         "context_window_words": params.get("context_window_words"), "threads": _threads(params),
         # What the cell asked for (results from before the option asked for the default).
-        "delegate": params.get("delegate_requested") or contract.DELEGATE_DEFAULT,
+        "delegate": block.delegate,
         "prompts_sha256": params.get("prompts_sha256") or (doc.plan or {}).get("prompts_sha256"),
         "delegate_used": params.get("delegate_used"), "app_version": app.get("version_name"),
         "harness_version": harness.get("version"), "harness_commit": harness.get("git_commit"),

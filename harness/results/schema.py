@@ -15,6 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable
 
+from harness import contract
 from harness.errors import UserError
 
 SCHEMA_VERSION = 3
@@ -142,6 +143,11 @@ class Block:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def delegate(self) -> str:
+        """The delegate the block's cell asked for; blocks from before ``--delegate`` asked for the default."""
+        return (self.params or {}).get("delegate_requested") or contract.DELEGATE_DEFAULT
 
     # Fields older files lack: written only when known, so a file round-trips as it was.
     _OMIT_WHEN_NONE = ("round", "app_run_id", "app_started_at", "app_finished_at", "source_run_id",

@@ -68,7 +68,7 @@ def measure_run(rec, source, *, cache: Path | None = None, progress=None) -> dic
             continue
         threads = int(b.params.get("threads_used") or b.params.get("threads_requested") or 1)
         cw = b.params.get("context_window_words")
-        delegate = b.params.get("delegate_requested") or contract.DELEGATE_DEFAULT
+        delegate = b.delegate
         key = (b.model["conversion_id"], threads, cw, delegate)
         if key not in done:
             path = cache / "models" / b.model["conversion_id"] / "model.tflite"
