@@ -56,9 +56,7 @@ CALIBRATION_FILE = "harness_calibration.json"
 
 def _forward(backbone, token_ids, layer_caches, index):
     """``call_with_cache`` with one cache [2, positions, heads, head_dim] per layer; returns
-    (hidden, cache [layers, 2, positions, heads, head_dim])."""
-    import tensorflow as tf
-
+    (hidden, the layers' updated caches, one [2, positions, heads, head_dim] each)."""
     tokens = backbone.token_embedding(token_ids)
     positions = backbone.position_embedding(tokens, start_index=index)
     x = backbone.embeddings_add((tokens, positions))
@@ -67,7 +65,7 @@ def _forward(backbone, token_ids, layer_caches, index):
         x, next_cache = layer(x, self_attention_cache=layer_cache[None],
                               self_attention_cache_update_index=index)
         new_caches.append(next_cache[0])
-    return backbone.layer_norm(x), tf.stack(new_caches, axis=0)
+    return backbone.layer_norm(x), new_caches
 
 
 @contextlib.contextmanager
@@ -148,8 +146,8 @@ def _prefill_forward(backbone, token_ids, shape):
     n = tf.shape(token_ids)[1]
     empty = tf.zeros([shape[1], n, shape[3], shape[4]], "float32")
     with _cache_writes():
-        hidden, cache = _forward(backbone, token_ids, [empty] * shape[0], 0)
-    return hidden, tf.gather(cache, tf.minimum(tf.range(shape[2]), n - 1), axis=2)
+        hidden, caches = _forward(backbone, token_ids, [empty] * shape[0], 0)
+    return hidden, tf.gather(tf.stack(caches, axis=0), tf.minimum(tf.range(shape[2]), n - 1), axis=2)
 
 
 def cache_shape(backbone, max_length: int) -> list[int]:
