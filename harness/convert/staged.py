@@ -70,11 +70,34 @@ def stop_before_post_processing(converter, model_out: str, state_out: str) -> No
     converter._quantize = quantize
 
 
+# The ops to which ``add_intermediate_tensors`` adds tensors (their operator property
+# lists intermediates: tensorflow/lite/tools/optimize/operator_property.cc, TF 2.18).
+OPS_WITH_INTERMEDIATES = ("LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM")
+
+
+def needs_intermediate_tensors(model: bytes) -> bool:
+    """Whether the model has an op to which the calibrator adds intermediate tensors."""
+    from tensorflow.lite.python import schema_py_generated as fb
+
+    wanted = {getattr(fb.BuiltinOperator, name) for name in OPS_WITH_INTERMEDIATES}
+    m = fb.Model.GetRootAsModel(model, 0)
+    for i in range(m.OperatorCodesLength()):
+        code = m.OperatorCodes(i)
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) in wanted:
+            return True
+    return False
+
+
 def calibrate(model: bytes, state: dict, input_gen) -> bytes:
-    """Record min/max of every tensor over the representative set (``Calibrator.calibrate``)."""
+    """Record min/max of every tensor over the representative set (``Calibrator.calibrate``).
+
+    ``add_intermediate_tensors`` runs only for a model that has an op it adds tensors to:
+    otherwise it returns the same model, unpacked and packed again (9 s for GPT-2 base's
+    500 MB of float weights)."""
     from tensorflow.lite.python.optimize import calibrator
 
-    model = calibrator.add_intermediate_tensors(model)
+    if needs_intermediate_tensors(model):
+        model = calibrator.add_intermediate_tensors(model)
     return calibrator.Calibrator(model, state["custom_op_registerers"], []).calibrate(input_gen)
 
 

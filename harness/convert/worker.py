@@ -29,14 +29,17 @@ def _peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _dataset(args):
-    """The variant's representative data set, made by the export (int8 calibration)."""
+def _dataset(args, float_model=None):
+    """The variant's representative data set, made by the export (int8 calibration);
+    ``float_model`` is the float TFLite model being calibrated (None in ``convert``, which
+    stops before the data set is read)."""
     from harness.convert import exports
 
     prompts = json.loads(args.prompts_json) if args.prompts_json else None
     if not prompts:
         return None
-    return exports.get(args.export).representative_dataset(prompts, args.saved_model)
+    return exports.get(args.export).representative_dataset(prompts, args.saved_model,
+                                                               float_model=float_model)
 
 
 def cmd_export(args) -> dict:
@@ -92,7 +95,7 @@ def cmd_calibrate(args) -> dict:
     state = json.loads(open(args.state).read())
     with open(args.model, "rb") as f:
         model = f.read()
-    calibrated = staged.calibrate(model, state, tf.lite.RepresentativeDataset(_dataset(args)).input_gen)
+    calibrated = staged.calibrate(model, state, tf.lite.RepresentativeDataset(_dataset(args, args.model)).input_gen)
     del model
     _write_atomic(args.out, calibrated)
     return {"wall_s": time.monotonic() - t0, "peak_rss_kb": _peak_rss_kb()}

@@ -119,8 +119,9 @@ def lengthened(text: str, count_tokens, target: int) -> str:
     return first(lo)
 
 
-def representative_dataset(prompts: list[str], saved_model_dir=None):
-    """The int8 calibration generator, as ``converter.representative_dataset`` takes it."""
+def representative_dataset(prompts: list[str], saved_model_dir=None, float_model=None):
+    """The int8 calibration generator, as ``converter.representative_dataset`` takes it
+    (strings in: ``float_model`` is not needed)."""
     import numpy as np
 
     prompts = list(prompts)
