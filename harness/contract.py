@@ -17,12 +17,12 @@ APP_PACKAGE = "dev.harness.benchmark"
 APP_ACTIVITY = ".BenchmarkActivity"
 APP_COMPONENT = f"{APP_PACKAGE}/{APP_ACTIVITY}"
 # The version of the app this harness expects; an older installed app is replaced.
-APP_VERSION_CODE = 4
+APP_VERSION_CODE = 5
 # The TensorFlow Lite runtime built into the app (android/benchmark_app/gradle.properties,
 # harness.tfliteRuntimeVersion). The app's versionName carries it as "+tflite-<version>", so the
 # host can read it with `dumpsys package` without running the app (docs/app-contract.md).
 APP_TFLITE_RUNTIME_VERSION = "2.18.0"
-APP_VERSION_NAME = f"0.4.0+tflite-{APP_TFLITE_RUNTIME_VERSION}"
+APP_VERSION_NAME = f"0.5.0+tflite-{APP_TFLITE_RUNTIME_VERSION}"
 _VERSION_NAME_RUNTIME_RE = re.compile(r"\+tflite-(?P<version>[0-9]+(?:\.[0-9]+)*)$")
 
 # How the app runs the model on the CPU (the spec's ``delegate``). "cpu": TensorFlow Lite's
@@ -34,6 +34,14 @@ _VERSION_NAME_RUNTIME_RE = re.compile(r"\+tflite-(?P<version>[0-9]+(?:\.[0-9]+)*
 DELEGATE_DEFAULT = "cpu"
 DELEGATE_BUILTIN = "cpu-builtin"
 DELEGATES = (DELEGATE_DEFAULT, DELEGATE_BUILTIN)
+
+# The prefill/decode export's stateless KV cache (docs/generation-metrics.md): ``cache``
+# [layers, 2, L, heads, head_dim] is prefill's output, which the caller keeps, and decode's input.
+# From export code version 10, decode outputs ``cache_rows`` [layers, 2, 1, heads, head_dim],
+# this position's keys and values, which the caller writes into its cache at ``index``; older
+# models output the whole updated ``cache``.
+TENSOR_CACHE = "cache"
+OUTPUT_CACHE_ROWS = "cache_rows"
 
 LOG_TAG = "HarnessBench"
 DEFAULT_WORK_DIR = "/data/local/tmp/harness"

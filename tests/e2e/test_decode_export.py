@@ -217,6 +217,10 @@ def test_prefill_takes_the_prompts_own_length(gen_models):
         if not key[2]:   # the cache prefill hands over is decode's, with a static shape (what apps size buffers by)
             out, want = pd.prefill.get_output_details()["cache"], pd.decode.get_input_details()["cache"]
             assert list(out["shape_signature"]) == list(want["shape_signature"]) == list(want["shape"]), key
+            # decode hands back this position's keys and values (code version 10), not the cache
+            dec = pd.decode.get_output_details()
+            assert set(dec) == {"logits", "cache_rows"}, key
+            assert list(dec["cache_rows"]["shape_signature"]) == list(want["shape"][:2]) + [1] + list(want["shape"][3:])
         assert [pd.prefill_length(n) for n in (1, 7, MAX_LENGTH, MAX_LENGTH + 3)] == [1, 7, MAX_LENGTH, MAX_LENGTH]
         padded = _runner(gen_models[key])
         padded.prefill_takes_prompt_length = False          # the old way: [1, L]

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.devices.host.generate import PrefillDecodeRunner
+from harness.devices.host.generate import PrefillDecodeRunner, next_cache
 
-VECTORS = Path(__file__).resolve().parents[2] / "harness" / "data" / "contract" / "examples" / "prefill-decode-vectors.json"
+EXAMPLES = Path(__file__).resolve().parents[2] / "harness" / "data" / "contract" / "examples"
+VECTORS = EXAMPLES / "prefill-decode-vectors.json"
 
 
 def load_vectors() -> list[dict]:
@@ -45,8 +46,10 @@ class _Runner:
 
 
 class _FakeInterpreter:
-    def __init__(self, vector: dict):
-        self.vector = vector
+    """``rows``: decode answers ``cache_rows`` (export code version 10 on), else the whole ``cache``."""
+
+    def __init__(self, vector: dict, rows: bool = False):
+        self.vector, self.rows = vector, rows
         self.calls: list[tuple[str, dict]] = []
         self.last_cache = None
 
@@ -59,22 +62,37 @@ class _FakeInterpreter:
         rows = self.vector["logits"]
         assert k < len(rows), f"call #{k} ({key}) beyond the vector's {len(rows)} logits"
         self.calls.append((key, feed))
-        if key == "decode" and not self.vector["stateful"]:
+        L = self.vector["max_length"]
+        if key == "decode" and not self.vector["stateful"] and not self.rows:
             # The stateless cache the previous call returned, handed over unchanged.
             assert feed["cache"] is self.last_cache, f"decode call #{k} did not get the previous call's cache"
+        if key == "decode" and not self.vector["stateful"] and self.rows:
+            # Prefill's cache, kept by the runner, with each earlier decode call's rows (its
+            # call number) written at its index.
+            assert feed["cache"] is self.last_cache
+            n = int(self.calls[0][1]["prompt_length"])
+            written = [int(f["index"]) for kind, f in self.calls[1:-1]]
+            assert feed["cache"][0, :, :n].ravel().tolist() == [0.0] * (2 * n)
+            assert [int(x) for x in feed["cache"][0, 0, written, 0, 0]] == list(range(1, k))
         if key == "decode" and self.vector["stateful"]:
             assert "cache" not in feed
         logits = np.array([[np.nan if x is None else x for x in rows[k]]], np.float32)
         out = {"logits": logits}
         if not self.vector["stateful"]:
-            self.last_cache = np.array([k], np.float32)   # a distinct object per call
-            out["cache"] = self.last_cache
+            if self.rows and key == "decode":   # call #k's keys and values: k
+                out["cache_rows"] = np.full([1, 2, 1, 1, 1], k, np.float32)
+            elif self.rows:
+                self.last_cache = out["cache"] = np.zeros([1, 2, L, 1, 1], np.float32)
+            else:
+                self.last_cache = np.array([k], np.float32)   # a distinct object per call
+                out["cache"] = self.last_cache
         return out
 
 
+@pytest.mark.parametrize("rows", [False, True], ids=["whole-cache", "cache-rows"])
 @pytest.mark.parametrize("vector", load_vectors(), ids=lambda v: v["name"])
-def test_host_runner_follows_the_vector(vector):
-    fake = _FakeInterpreter(vector)
+def test_host_runner_follows_the_vector(vector, rows):
+    fake = _FakeInterpreter(vector, rows)
     runner = PrefillDecodeRunner(fake, vector["max_length"])
     assert runner.stateful == vector["stateful"]
     r = runner.run(vector["prompt_token_ids"])
@@ -122,3 +140,20 @@ def test_vectors_cover_the_cases_both_sides_must_agree_on():
         return any(sum(1 for x in row if x == max(y for y in row if y is not None)) > 1
                    for row in v["logits"] if None not in row)
     assert any(has_tie(v) for v in vs)
+
+
+@pytest.mark.parametrize("vector", json.loads((EXAMPLES / "cache-rows-vectors.json").read_text("utf-8"))["vectors"],
+                         ids=lambda v: v["name"])
+def test_next_cache_writes_the_rows_as_the_app_does(vector):
+    """The vectors the app's CacheRows.write is tested with (CacheRowsTest.kt)."""
+    shape = vector["cache_shape"]
+    cache = np.array(vector["cache"], np.float32).reshape(shape)
+    rows = np.array(vector["cache_rows"], np.float32).reshape(shape[:2] + [1] + shape[3:])
+    out = next_cache(cache, {"logits": None, "cache_rows": rows}, vector["index"])
+    assert out is cache   # in place: no cache is allocated per step
+    assert out.ravel().tolist() == vector["expected"]
+
+
+def test_next_cache_takes_an_older_models_whole_cache():
+    whole = np.ones([1, 2, 3, 1, 1], np.float32)
+    assert next_cache(np.zeros_like(whole), {"cache": whole}, 1) is whole

@@ -11,12 +11,16 @@ the same weights, builtin TFLite ops only (FINDINGS §6):
     positions >= ``prompt_length`` are causally masked and later overwritten) and
     ``prompt_length`` int32 scalar. Outputs ``logits`` float32 [1, vocab] (the
     next-token logits after the last prompt token) and, stateless only, ``cache``
-    float32 [layers, 2, L, heads, head_dim] (positions from n on are placeholders that
-    decode's mask hides until it writes them).
+    float32 [layers, 2, L, heads, head_dim]: the cache the caller keeps from then on
+    (positions from n on are placeholders that decode's mask hides until it writes them).
 ``decode``
     inputs ``token_id`` int32 [1, 1] (the token at position ``index``), ``index`` int32
     scalar and, stateless only, ``cache``. Outputs ``logits`` [1, vocab] (next-token
-    logits after position ``index``) and, stateless only, the updated ``cache``.
+    logits after position ``index``) and, stateless only, ``cache_rows`` float32
+    [layers, 2, 1, heads, head_dim]: position ``index``'s keys and values, which the
+    caller writes into its cache at ``index`` before the next call
+    (``harness.devices.host.generate.next_cache``). Models before code version 10 output
+    the whole updated ``cache`` instead; the runners still take them.
 
 Stateful (``stateful=True``): the cache lives in a variable that ``prefill`` assigns
 and ``decode`` updates in place (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE with a
@@ -37,6 +41,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from harness import contract
 from harness.errors import ConversionError
 
 SIGNATURE_KEYS = ("prefill", "decode")
@@ -44,8 +49,9 @@ SIGNATURE_KEYS = ("prefill", "decode")
 # 6: prefill takes the prompt's length (time to first token scales with it); 7: prefill
 # attends over the prompt's positions only and pads the cache (no element-wise update); 8:
 # decode writes the new rows into the whole cache at once (no unstack and stack per step);
-# 9: prefill spreads its cache to L by one GATHER (no PAD and reshape copy)
-CODE_VERSION = 9
+# 9: prefill spreads its cache to L by one GATHER (no PAD and reshape copy); 10: decode hands
+# back this position's keys and values (``cache_rows``), not the whole cache
+CODE_VERSION = 10
 # Exported weights must hold at least this share of the model's parameter bytes in the
 # converted file (a quantized variant holds ~1/4 of fp32; a model whose weights went
 # missing holds ~0, FINDINGS §6).
@@ -105,16 +111,15 @@ def _cache_writes(rows: list | None = None):
 
 def _decode_forward(backbone, token_id, cache, index):
     """One decode step from the whole cache [layers, 2, L, heads, head_dim]; returns (hidden,
-    the cache with this position's keys and values written in).
+    this position's keys and values, [layers, 2, 1, heads, head_dim]).
 
     Each layer attends over its own slice of the cache with its new row written in, as
-    keras-hub does; the cache handed back is the input with every layer's new rows written
-    by one DYNAMIC_UPDATE_SLICE of [layers, 2, 1, heads, head_dim], not the stack of the
-    layers' updated caches. Stacking unpacked, copied and stacked the whole cache again per
-    step (copies that do not get faster with more threads) and kept ~two more caches in the
-    decode arena.
+    keras-hub does. The step hands back only the new rows, which the caller writes into its
+    cache at ``index`` (stateful: one DYNAMIC_UPDATE_SLICE into the variable). Up to code
+    version 9 the step handed back the whole updated cache: one more copy of the cache inside
+    the graph and one out of the interpreter per step, which do not get faster with more
+    threads (GPT-2 base: decode 7-13 % faster without them, docs/benchmarks.md).
     """
-    import keras
     import tensorflow as tf
 
     rows: list = []
@@ -122,8 +127,7 @@ def _decode_forward(backbone, token_id, cache, index):
         hidden, _ = _forward(backbone, token_id, [cache[i] for i in range(cache.shape[0])], index)
     if len(rows) != 2 * cache.shape[0]:
         raise ConversionError(f"decode export: expected {2 * cache.shape[0]} cache writes, keras-hub made {len(rows)}")
-    new = tf.stack([tf.concat(rows[i:i + 2], axis=0) for i in range(0, len(rows), 2)], axis=0)   # [layers, 2, 1, h, d]
-    return hidden, keras.ops.slice_update(cache, [0, 0, index, 0, 0], new)
+    return hidden, tf.stack([tf.concat(rows[i:i + 2], axis=0) for i in range(0, len(rows), 2)], axis=0)
 
 
 def _prefill_forward(backbone, token_ids, shape):
@@ -140,7 +144,10 @@ def _prefill_forward(backbone, token_ids, shape):
     Positions n..L-1 repeat position n - 1 (one GATHER with L static indices: the output's
     shape is known, so no reshape copy follows, as it did after a PAD). They are never read:
     decode's causal mask hides every position after ``index``, and decode writes position
-    ``index`` before attending, so each is overwritten before it counts.
+    ``index`` before attending, so each is overwritten before it counts. (Handing back only
+    the n rows for the caller to spread was tried for code version 10: 1 ms less time to
+    first token for short prompts, but the host runner then held the rows and its cache at
+    once, +6 MiB of peak memory; not kept.)
     """
     import tensorflow as tf
 
@@ -197,7 +204,7 @@ def _endpoints(archive, backbone, shape, stateful: bool):
     len_spec = tf.TensorSpec([], tf.int32, name="prompt_length")
     one_spec = tf.TensorSpec([1, 1], tf.int32, name="token_id")
     idx_spec = tf.TensorSpec([], tf.int32, name="index")
-    cache_spec = tf.TensorSpec(shape, tf.float32, name="cache")
+    cache_spec = tf.TensorSpec(shape, tf.float32, name=contract.TENSOR_CACHE)
     tok_spec = tf.TensorSpec([1, None], tf.int32, name="token_ids")   # the prompt's own length
     if stateful:
         holder = keras.layers.Layer(name="kv_cache_holder")
@@ -214,19 +221,19 @@ def _endpoints(archive, backbone, shape, stateful: bool):
             return {"logits": last_logits(hidden, prompt_length - 1)}
 
         def decode(token_id, index):
-            hidden, cache = _decode_forward(backbone, token_id, cache_var.value, index)
-            cache_var.assign(cache)
+            hidden, rows = _decode_forward(backbone, token_id, cache_var.value, index)
+            cache_var.assign(keras.ops.slice_update(cache_var.value, [0, 0, index, 0, 0], rows))
             return {"logits": last_logits(hidden, 0)}
 
         return prefill, decode, [tok_spec, len_spec], [one_spec, idx_spec]
 
     def prefill(token_ids, prompt_length):
         hidden, cache = _prefill_forward(backbone, token_ids, shape)
-        return {"logits": last_logits(hidden, prompt_length - 1), "cache": cache}
+        return {"logits": last_logits(hidden, prompt_length - 1), contract.TENSOR_CACHE: cache}
 
     def decode(token_id, index, cache):
-        hidden, cache = _decode_forward(backbone, token_id, cache, index)
-        return {"logits": last_logits(hidden, 0), "cache": cache}
+        hidden, rows = _decode_forward(backbone, token_id, cache, index)
+        return {"logits": last_logits(hidden, 0), contract.OUTPUT_CACHE_ROWS: rows}
 
     return prefill, decode, [tok_spec, len_spec], [one_spec, idx_spec, cache_spec]
 
@@ -304,7 +311,7 @@ def self_consistency(model_path) -> dict[str, float]:
     decode = interpreter.get_signature_runner("decode")
     vocab = int(prefill.get_output_details()["logits"]["shape"][1])
     dets = decode.get_input_details()
-    L = int(dets["cache"]["shape"][2]) if "cache" in dets else None
+    L = int(dets[contract.TENSOR_CACHE]["shape"][2]) if contract.TENSOR_CACHE in dets else None
     n = 4 if L is None else max(1, min(4, L - 2))
     ids = [(vocab - 1 if i == 0 else (7 * i) % vocab) for i in range(n)]
 
@@ -314,8 +321,8 @@ def self_consistency(model_path) -> dict[str, float]:
     first = pre(ids, n)
     t = int(np.argmax(first["logits"][0]))
     feed = {"token_id": np.array([[t]], np.int32), "index": np.array(n, np.int32)}
-    if "cache" in dets:
-        feed["cache"] = first["cache"]
+    if contract.TENSOR_CACHE in dets:
+        feed[contract.TENSOR_CACHE] = first[contract.TENSOR_CACHE]
     via_decode = decode(**feed)["logits"][0]
     via_prefill = pre(ids + [t], n + 1)["logits"][0]
     out = {"decode": _inconsistency(via_decode, via_prefill)}
@@ -361,6 +368,8 @@ def representative_dataset(prompts: list[str], saved_model_dir=None,
     def gen():
         from tensorflow.lite.python.interpreter import Interpreter, OpResolverType
 
+        from harness.devices.host.generate import next_cache
+
         if saved_model_dir is None or float_model is None:
             raise ConversionError("int8 calibration of prefill_decode needs the SavedModel directory "
                                   "and the float model")
@@ -382,12 +391,15 @@ def representative_dataset(prompts: list[str], saved_model_dir=None,
             feed = {"token_ids": token_ids, "prompt_length": np.array(n, np.int32)}
             yield "prefill", feed
             out = pre(**feed)
+            cache = out.get(contract.TENSOR_CACHE)
             for index in range(n, min(L - 1, n + decode_steps)):
                 feed = {"token_id": np.array([[int(np.argmax(out["logits"][0]))]], np.int32),
                         "index": np.array(index, np.int32)}
                 if not stateful:
-                    feed["cache"] = out["cache"]
+                    feed[contract.TENSOR_CACHE] = cache.copy()   # the calibrator reads it later
                 yield "decode", feed
                 out = dec(**feed)
+                if not stateful:
+                    cache = next_cache(cache, out, index)
 
     return gen

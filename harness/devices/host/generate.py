@@ -40,8 +40,9 @@ class PrefillDecodeRunner:
     ``prefill`` gets the prompt's n tokens as ``token_ids`` [1, n] when the model takes the
     prompt's length (its input's shape signature is [1, -1]: it computes n positions), and
     padded to [1, L] for models made before (all L positions). Times each interpreter call alone
-    (perf_counter_ns around the signature runner call: input copy, invoke, output copy);
-    ``wall_ms`` spans the whole generation including the host-side argmax between steps.
+    (perf_counter_ns around the signature runner call: input copy, invoke, output copy; for
+    decode also writing the step's cache rows into the cache, ``next_cache``); ``wall_ms``
+    spans the whole generation including the host-side argmax between steps.
     """
 
     def __init__(self, interpreter, max_length: int):
@@ -52,10 +53,10 @@ class PrefillDecodeRunner:
         self.decode = interpreter.get_signature_runner("decode")
         self.prefill = interpreter.get_signature_runner("prefill")
         dets = self.decode.get_input_details()
-        self.stateful = "cache" not in dets
+        self.stateful = contract.TENSOR_CACHE not in dets
         # The stateless cache carries the model's max length; a stateful model's is the
         # spec's (the spec names the file by sha256, and both come from one conversion).
-        model_L = None if self.stateful else int(dets["cache"]["shape"][2])
+        model_L = None if self.stateful else int(dets[contract.TENSOR_CACHE]["shape"][2])
         if model_L is not None and model_L != self.L:
             raise ValueError(f"model max length {model_L} != spec max length {self.L}")
         token_dim = self.prefill.get_input_details()["token_ids"]
@@ -85,7 +86,7 @@ class PrefillDecodeRunner:
         t0 = clock()
         out = self.prefill(token_ids=token_ids, prompt_length=np.array(n, np.int32))
         prefill_ns = clock() - t0
-        cache = out.get("cache")
+        cache = out.get(contract.TENSOR_CACHE)
         for index in range(n, L):
             logits = out["logits"]
             nxt = int(np.argmax(logits[0]))
@@ -99,11 +100,12 @@ class PrefillDecodeRunner:
                 break
             feed = {"token_id": np.array([[nxt]], np.int32), "index": np.array(index, np.int32)}
             if not self.stateful:
-                feed["cache"] = cache
+                feed[contract.TENSOR_CACHE] = cache
             t0 = clock()
             out = self.decode(**feed)
+            if not self.stateful:
+                cache = next_cache(cache, out, index)
             decode_ns.append(clock() - t0)
-            cache = out.get("cache")
         wall_ns = clock() - t_start
         return {"wall_ns": wall_ns, "prefill_ns": prefill_ns, "decode_ns": decode_ns,
                 "output_token_ids": out_ids, "argmax": argmaxes, "logits": logits_seen,
@@ -117,6 +119,21 @@ class PrefillDecodeRunner:
                 "token_count": len(r["output_token_ids"]),
                 "prompt_token_count": r["prompt_token_count"],
                 "output_text": ""}
+
+
+def next_cache(cache, out: dict, index: int):
+    """The stateless cache for the call after the decode call at ``index`` that gave ``out``.
+
+    A model of export code version 10 or later outputs ``cache_rows`` [layers, 2, 1, heads,
+    head_dim], this position's keys and values: they are written into ``cache`` (the caller's
+    own array: prefill's output) at ``index`` on the positions axis, in place. An older model
+    outputs the whole updated ``cache``, which replaces it.
+    """
+    rows = out.get(contract.OUTPUT_CACHE_ROWS)
+    if rows is None:
+        return out[contract.TENSOR_CACHE]
+    cache[:, :, index] = rows[:, :, 0]
+    return cache
 
 
 def op_resolver(delegate: str = contract.DELEGATE_DEFAULT):

@@ -1,6 +1,7 @@
 package dev.harness.benchmark
 
 import android.os.SystemClock
+import dev.harness.benchmark.core.CacheRows
 import dev.harness.benchmark.core.Contract
 import dev.harness.benchmark.core.DecodeStep
 import dev.harness.benchmark.core.Engine
@@ -102,9 +103,12 @@ class TfliteEngine internal constructor(
 /**
  * The prefill/decode export (docs/generation-metrics.md) on TensorFlow Lite: the session's
  * GreedyDecoder drives it and times each call. A call feeds the inputs, runs the signature and
- * copies `logits` (and, stateless, `cache`) out, as the host's signature runner does. The stateless
- * cache lives in two direct buffers used in turn: a decode call reads the one the previous call
- * filled and writes the other, so no cache is allocated per step.
+ * copies `logits` (and, stateless, the cache or its update) out, as the host's signature runner
+ * does. The stateless cache lives in direct buffers allocated once: prefill fills the cache; from
+ * export code version 10 decode outputs `cache_rows`, this position's keys and values, which the
+ * engine writes into that one cache at `index` ([CacheRows], inside the timed call, as the host's
+ * `next_cache`). An older model's decode outputs the whole updated `cache`: two buffers are used in
+ * turn, a decode call reading the one the previous call filled and writing the other.
  *
  * Prefill's `token_ids` comes in two forms, told apart by its shape signature: `[1, -1]` (export
  * code version 6 and later) takes the prompt's own n ids and computes n positions; `[1, L]` (older
@@ -121,12 +125,19 @@ class TflitePrefillDecodeEngine internal constructor(
     override val prefillTakesPromptLength: Boolean,
     private val vocab: Int,
     cacheBytes: Int,
+    /** Bytes of decode's `cache_rows` output (export code version 10 on); 0 when it outputs the whole `cache`. */
+    rowsBytes: Int,
+    /** layers × 2, the slices of the cache; and L, its positions. */
+    private val cacheSlices: Int,
+    private val cachePositions: Int,
     override val threadsConfigured: Int,
     override val delegateUsed: String
 ) : PrefillDecodeEngine {
 
-    private val cacheA: ByteBuffer? = if (stateful) null else ByteBuffer.allocateDirect(cacheBytes).order(ByteOrder.nativeOrder())
-    private val cacheB: ByteBuffer? = if (stateful) null else ByteBuffer.allocateDirect(cacheBytes).order(ByteOrder.nativeOrder())
+    private fun direct(bytes: Int): ByteBuffer = ByteBuffer.allocateDirect(bytes).order(ByteOrder.nativeOrder())
+    private val cacheA: ByteBuffer? = if (stateful) null else direct(cacheBytes)
+    private val rows: ByteBuffer? = if (stateful || rowsBytes == 0) null else direct(rowsBytes)
+    private val cacheB: ByteBuffer? = if (stateful || rows != null) null else direct(cacheBytes)
     private val logits = Array(1) { FloatArray(vocab) }
     /** Prefill's feed, [1, n] or [1, L]; re-made only when the length changes. */
     private var tokenIds = Array(1) { IntArray(if (prefillTakesPromptLength) 0 else maxLength ?: 0) }
@@ -145,7 +156,7 @@ class TflitePrefillDecodeEngine internal constructor(
         val inputs = HashMap<String, Any>()
         inputs[Contract.INPUT_TOKEN_IDS] = this.tokenIds
         inputs[Contract.INPUT_PROMPT_LENGTH] = promptLength
-        return run(Contract.SIGNATURE_PREFILL, inputs, cacheA)
+        return run(Contract.SIGNATURE_PREFILL, inputs, if (stateful) null else Contract.TENSOR_CACHE, cacheA)
     }
 
     override fun decode(tokenId: Int, index: Int, cache: Any?): DecodeStep {
@@ -153,26 +164,28 @@ class TflitePrefillDecodeEngine internal constructor(
         val inputs = HashMap<String, Any>()
         inputs[Contract.INPUT_TOKEN_ID] = this.tokenId
         inputs[Contract.INPUT_INDEX] = index
-        var into: ByteBuffer? = null
-        if (!stateful) {
-            val previous = cache as? ByteBuffer ?: throw IllegalArgumentException("a stateless decode needs the previous cache")
-            previous.rewind()
-            inputs[Contract.TENSOR_CACHE] = previous
-            into = if (previous === cacheA) cacheB else cacheA
+        if (stateful) return run(Contract.SIGNATURE_DECODE, inputs, null, null)
+        val previous = cache as? ByteBuffer ?: throw IllegalArgumentException("a stateless decode needs the previous cache")
+        previous.rewind()
+        inputs[Contract.TENSOR_CACHE] = previous
+        if (rows == null) {
+            return run(Contract.SIGNATURE_DECODE, inputs, Contract.TENSOR_CACHE, if (previous === cacheA) cacheB else cacheA)
         }
-        return run(Contract.SIGNATURE_DECODE, inputs, into)
+        val step = run(Contract.SIGNATURE_DECODE, inputs, Contract.OUTPUT_CACHE_ROWS, rows)
+        CacheRows.write(previous, rows, cacheSlices, cachePositions, index)
+        return DecodeStep(step.logits, previous)
     }
 
-    private fun run(signature: String, inputs: Map<String, Any>, cacheOut: ByteBuffer?): DecodeStep {
+    private fun run(signature: String, inputs: Map<String, Any>, outName: String?, out: ByteBuffer?): DecodeStep {
         val outputs = HashMap<String, Any>()
         outputs[Contract.OUTPUT_LOGITS] = logits
-        if (cacheOut != null) {
-            cacheOut.rewind()
-            outputs[Contract.TENSOR_CACHE] = cacheOut
+        if (outName != null && out != null) {
+            out.rewind()
+            outputs[outName] = out
         }
         interpreter.runSignature(inputs, outputs, signature)
-        cacheOut?.rewind()
-        return DecodeStep(logits[0].copyOf(), cacheOut)
+        out?.rewind()
+        return DecodeStep(logits[0].copyOf(), out)
     }
 
     override fun close() = TfliteModels.close(interpreter, delegate)
@@ -203,6 +216,8 @@ class TflitePrefillDecodeEngine internal constructor(
             val stateful = Contract.TENSOR_CACHE !in interpreter.getSignatureInputs(dec).toList()
             var cacheLength: Int? = null
             var cacheBytes = 0
+            var rowsBytes = 0
+            var slices = 0
             if (!stateful) {
                 val cache = interpreter.getInputTensorFromSignature(Contract.TENSOR_CACHE, dec)
                 val cs = cache.shape()
@@ -211,13 +226,29 @@ class TflitePrefillDecodeEngine internal constructor(
                 }
                 cacheLength = cs[2]
                 cacheBytes = cache.numBytes()
+                slices = cs[0] * cs[1]
+                val preOuts = interpreter.getSignatureOutputs(pre).toList()
+                require(Contract.TENSOR_CACHE in preOuts) { "prefill outputs no '${Contract.TENSOR_CACHE}' (it has $preOuts)" }
+                // decode outputs cache_rows (export code version 10 on) or the whole cache (older)
+                val decOuts = interpreter.getSignatureOutputs(dec).toList()
+                if (Contract.OUTPUT_CACHE_ROWS in decOuts) {
+                    val r = interpreter.getOutputTensorFromSignature(Contract.OUTPUT_CACHE_ROWS, dec)
+                    val shape = intArrayOf(cs[0], cs[1], 1, cs[3], cs[4])
+                    require(r.dataType() == DataType.FLOAT32 && r.shape().contentEquals(shape)) {
+                        "decode output cache_rows is ${r.dataType()} ${r.shape().toList()}, expected FLOAT32 ${shape.toList()}"
+                    }
+                    rowsBytes = r.numBytes()
+                } else {
+                    require(Contract.TENSOR_CACHE in decOuts) { "decode outputs neither cache_rows nor cache (it has $decOuts)" }
+                }
             }
             val fixedLength = if (takesPromptLength) null else sig[1]
             if (fixedLength != null && cacheLength != null) {
                 require(fixedLength == cacheLength) { "prefill token_ids length $fixedLength != cache positions $cacheLength" }
             }
             return TflitePrefillDecodeEngine(
-                interpreter, delegate, fixedLength ?: cacheLength, stateful, takesPromptLength, ls[1], cacheBytes, threads, used
+                interpreter, delegate, fixedLength ?: cacheLength, stateful, takesPromptLength, ls[1], cacheBytes, rowsBytes,
+                slices, cacheLength ?: 0, threads, used
             )
         }
     }

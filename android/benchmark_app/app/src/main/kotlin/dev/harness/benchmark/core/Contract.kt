@@ -35,6 +35,8 @@ object Contract {
     const val INPUT_TOKEN_ID = "token_id"
     const val INPUT_INDEX = "index"
     const val TENSOR_CACHE = "cache"
+    /** decode's output from export code version 10: this position's keys and values ([CacheRows]). */
+    const val OUTPUT_CACHE_ROWS = "cache_rows"
     const val OUTPUT_LOGITS = "logits"
 
     /** load_ms is measured right after the model file was read whole (the sha256 check). */

@@ -12,7 +12,7 @@ import java.io.File
 class ResultTest {
     private fun sample(status: String = "ok", error: String? = null): BenchmarkResult = BenchmarkResult(
         "r-1", status, error,
-        AppInfo("dev.harness.benchmark", "0.4.0+tflite-2.18.0", 4, "android-tflite", "2.18.0"),
+        AppInfo("dev.harness.benchmark", "0.5.0+tflite-2.18.0", 5, "android-tflite", "2.18.0"),
         DeviceInfo("fp", "Pixel 7", false),
         ModelInfo("/data/local/tmp/harness/models/x.tflite", null, null),
         12.5, 4, "cpu", MemoryInfo(1000L, null),

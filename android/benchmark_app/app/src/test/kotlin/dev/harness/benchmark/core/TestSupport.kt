@@ -91,7 +91,7 @@ class FakePlatform(private val results: File, private val engineFactory: (Spec, 
 
     override fun rssKb(): Long? = 40960L
 
-    override fun app(): AppInfo = AppInfo(Contract.APP_PACKAGE, "0.4.0+tflite-2.18.0", 4, Contract.RUNTIME, "2.18.0")
+    override fun app(): AppInfo = AppInfo(Contract.APP_PACKAGE, "0.5.0+tflite-2.18.0", 5, Contract.RUNTIME, "2.18.0")
 
     override fun device(): DeviceInfo = DeviceInfo("jvm/test/fingerprint:1/TEST/1:user/test-keys", "JVM test", true)
 
