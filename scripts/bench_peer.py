@@ -2,7 +2,8 @@
 
     .venv/bin/pip install -e '.[peer]'  # once (-e: keep the editable install): gguf + llama-cpp-python (compiles llama.cpp, minutes)
     .venv/bin/python scripts/bench_peer.py [--model synthetic:gpt2-base] [--max-length 100]
-        [--threads 1,2] [--runs 3] [--ttft-lengths 1,5,16,32,64,99] [--json out.json] [--allow-busy]
+        [--threads 1,2] [--runs 3] [--rounds 3] [--ttft-lengths 1,5,16,32,64,99] [--json out.json]
+        [--allow-busy]
 
 Our side: the prefill/decode export (``harness.convert``, cached) run greedily through
 ``harness.devices.host.generate.PrefillDecodeRunner``: fp32 and dynamic. The peer: the same
@@ -11,7 +12,9 @@ llama.cpp itself, run through llama-cpp-python's ``Llama.eval`` with greedy argm
 sides time the same calls (one prompt evaluation = prefill ≈ time to first token; one
 token evaluation = one decode step) at the same thread counts, prompts and max length,
 every model in a fresh child process (its peak memory is its own). Pairs are measured
-back to back (fp32 then f32, dynamic then q8_0) so drift in machine speed hits both.
+back to back (f32 then fp32, q8_0 then dynamic) so drift in machine speed hits both; with
+``--rounds N`` every measurement is repeated N times, interleaved, and the decode ratio is
+the median of each round's ratio (a single round moved by up to 15 % between runs here).
 
 The machine's streaming rate comes from the peer: f32 weight bytes read per token ÷ its
 time per token (what a decode step that streams every weight once reaches here);
@@ -237,6 +240,10 @@ def main() -> int:
     p.add_argument("--max-length", type=int, default=100)
     p.add_argument("--threads", default="1,2")
     p.add_argument("--runs", type=int, default=2, help="passes over the 3 built-in prompts")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="rounds of every measurement (fresh processes each, interleaved): decode is the "
+                        "median over rounds and the ratio the median of each round's ratio, so a drift of "
+                        "the machine's speed over the run hits both engines alike")
     p.add_argument("--context-window", type=int, default=50)
     p.add_argument("--ttft-lengths", default="1,5,16,32,64,99")
     p.add_argument("--json", type=Path)
@@ -266,21 +273,35 @@ def main() -> int:
     lengths = [n for n in (int(x) for x in args.ttft_lengths.split(",")) if 0 < n < args.max_length]
     watch = benchkit.Watch(start)
     report = {"command": " ".join(["python", *sys.argv]), "model": args.model, "max_length": args.max_length,
-              "runs": args.runs, "prompt_token_counts": [len(i) for i in ids], "start": start, "cells": []}
+              "runs": args.runs, "rounds": args.rounds, "prompt_token_counts": [len(i) for i in ids],
+              "start": start, "cells": []}
     common = {"max_length": args.max_length, "ids": ids, "long_ids": long_ids, "runs": args.runs,
               "ttft_lengths": lengths}
-    for threads in (int(t) for t in args.threads.split(",")):
-        for mine, theirs in PAIRS:
-            log(f"{threads} thread(s): llama.cpp {theirs} (load {os.getloadavg()[0]:.2f})")
-            b = run_child({**common, "kind": "peer", "model": str(peer[theirs]), "threads": threads}, threads)
-            for label, path in [(mine, ours[mine].path), *extra.get(mine, [])]:
-                log(f"{threads} thread(s): ours {label} (load {os.getloadavg()[0]:.2f})")
-                a = run_child({**common, "kind": "ours", "model": str(path), "threads": threads}, threads)
-                report["cells"].append({"threads": threads, "ours": label, "peer": theirs,
-                                        "ours_size_bytes": Path(path).stat().st_size,
-                                        "peer_size_bytes": peer[theirs].stat().st_size,
-                                        "ours_result": a, "peer_result": b,
-                                        "same_tokens": _agreement(a["outputs"], b["outputs"], ids)})
+    cells: dict[tuple, dict] = {}
+    for rnd in range(args.rounds):
+        for threads in (int(t) for t in args.threads.split(",")):
+            for mine, theirs in PAIRS:
+                log(f"round {rnd + 1}/{args.rounds}, {threads} thread(s): llama.cpp {theirs} "
+                    f"(load {os.getloadavg()[0]:.2f})")
+                b = run_child({**common, "kind": "peer", "model": str(peer[theirs]), "threads": threads}, threads)
+                for label, path in [(mine, ours[mine].path), *extra.get(mine, [])]:
+                    log(f"round {rnd + 1}/{args.rounds}, {threads} thread(s): ours {label} "
+                        f"(load {os.getloadavg()[0]:.2f})")
+                    a = run_child({**common, "kind": "ours", "model": str(path), "threads": threads}, threads)
+                    cell = cells.setdefault((threads, label), {
+                        "threads": threads, "ours": label, "peer": theirs,
+                        "ours_size_bytes": Path(path).stat().st_size,
+                        "peer_size_bytes": peer[theirs].stat().st_size,
+                        "ours_result": a, "peer_result": b,       # the first round's, whole
+                        "same_tokens": _agreement(a["outputs"], b["outputs"], ids), "rounds": []})
+                    cell["rounds"].append({"ours_decode_ms": a["decode_ms_median"],
+                                           "peer_decode_ms": b["decode_ms_median"]})
+    for cell in cells.values():
+        rounds = cell["rounds"]
+        cell["ours_decode_ms"] = statistics.median(r["ours_decode_ms"] for r in rounds)
+        cell["peer_decode_ms"] = statistics.median(r["peer_decode_ms"] for r in rounds)
+        cell["ratio"] = statistics.median(r["ours_decode_ms"] / r["peer_decode_ms"] for r in rounds)
+        report["cells"].append(cell)
     report["sgemv_gb_s"] = run_child({"kind": "sgemv"})["gb_s"]
     report["machine"] = watch.stop()
     print(table(report))
@@ -302,9 +323,10 @@ def _agreement(a: list, b: list, ids: list) -> float:
 def table(r: dict) -> str:
     m = r["machine"]
     f32 = next((c for c in r["cells"] if c["peer"] == "f32" and c["threads"] == 1), None)
-    stream = (f32["peer_size_bytes"] / (f32["peer_result"]["decode_ms_median"] / 1e3) / 1e9) if f32 else None
+    stream = (f32["peer_size_bytes"] / (f32["peer_decode_ms"] / 1e3) / 1e9) if f32 else None
     lines = [f"{r['model']}, max length {r['max_length']}, prompts {r['prompt_token_counts']} tokens; "
-             f"machine {benchkit.label(m)}",
+             f"machine {benchkit.label(m)}; decode: median of {r.get('rounds', 1)} round(s), ratio: median of "
+             "each round's ratio; the other columns: the first round",
              "", "| threads | ours | llama.cpp | decode ms/token ours | llama.cpp | ratio | prefill ms ours "
              "(built-in prompts, median) | llama.cpp | file MB ours | llama.cpp | peak above runtime MiB ours | "
              "llama.cpp | same greedy tokens |",
@@ -312,8 +334,8 @@ def table(r: dict) -> str:
     for c in r["cells"]:
         a, b = c["ours_result"], c["peer_result"]
         lines.append(
-            f"| {c['threads']} | {c['ours']} | {c['peer']} | {a['decode_ms_median']:.2f} | {b['decode_ms_median']:.2f} | "
-            f"{a['decode_ms_median'] / b['decode_ms_median']:.2f}× | {a['prefill_ms_median']:.1f} | "
+            f"| {c['threads']} | {c['ours']} | {c['peer']} | {c['ours_decode_ms']:.2f} | {c['peer_decode_ms']:.2f} | "
+            f"{c['ratio']:.2f}× | {a['prefill_ms_median']:.1f} | "
             f"{b['prefill_ms_median']:.1f} | {c['ours_size_bytes'] / 1e6:.1f} | {c['peer_size_bytes'] / 1e6:.1f} | "
             f"{(a['vmhwm_kb'] - a['rss_before_load_kb']) / 1024:.0f} | {(b['vmhwm_kb'] - b['rss_before_load_kb']) / 1024:.0f} | "
             f"{c['same_tokens']:.0%} |")
