@@ -396,7 +396,10 @@ def representative_dataset(prompts: list[str], saved_model_dir=None,
                 feed = {"token_id": np.array([[int(np.argmax(out["logits"][0]))]], np.int32),
                         "index": np.array(index, np.int32)}
                 if not stateful:
-                    feed[contract.TENSOR_CACHE] = cache.copy()   # the calibrator reads it later
+                    # A copy: next_cache below writes into cache in place. TF 2.18's calibrator
+                    # feeds each sample before asking for the next; a consumer that kept
+                    # samples would otherwise see them all change.
+                    feed[contract.TENSOR_CACHE] = cache.copy()
                 yield "decode", feed
                 out = dec(**feed)
                 if not stateful:
