@@ -8,9 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.convert.exports.masking import quantizable_attention_mask
+
 SIGNATURE_KEYS = ("serving_default",)
 # Bump when this graph or its converter settings change: it invalidates cached models.
-CODE_VERSION = 4   # 4: int8 calibrates on prompts that nearly fill max length (faster)
+# 4: int8 calibrates on prompts that nearly fill max length (faster); 5: masked attention
+# scores are the row's minimum minus a margin, not -1e9, so int8 can calibrate them
+CODE_VERSION = 5
 CALIBRATION_FILE = "harness_calibration.json"
 # int8 calibration: each prompt is lengthened until the greedy loop has this many steps left.
 CALIBRATION_LOOP_STEPS = 8
@@ -73,7 +77,8 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
     if stateful:
         raise ValueError("the one-shot graph has no stateful form")
     module = build_module(causal_lm, max_length)
-    tf.saved_model.save(module, str(out_dir), signatures={"serving_default": module.serve.get_concrete_function()})
+    with quantizable_attention_mask():   # int8 can calibrate the masked scores (masking.py)
+        tf.saved_model.save(module, str(out_dir), signatures={"serving_default": module.serve.get_concrete_function()})
     from harness.model.prompts import calibration_set
 
     preprocessor = causal_lm.preprocessor

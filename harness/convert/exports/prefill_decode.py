@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness import contract
+from harness.convert.exports.masking import quantizable_attention_mask
 from harness.errors import ConversionError
 
 SIGNATURE_KEYS = ("prefill", "decode")
@@ -50,8 +51,9 @@ SIGNATURE_KEYS = ("prefill", "decode")
 # attends over the prompt's positions only and pads the cache (no element-wise update); 8:
 # decode writes the new rows into the whole cache at once (no unstack and stack per step);
 # 9: prefill spreads its cache to L by one GATHER (no PAD and reshape copy); 10: decode hands
-# back this position's keys and values (``cache_rows``), not the whole cache
-CODE_VERSION = 10
+# back this position's keys and values (``cache_rows``), not the whole cache; 11: masked
+# attention scores are the row's minimum minus a margin, not -1e9, so int8 can calibrate them
+CODE_VERSION = 11
 # Exported weights must hold at least this share of the model's parameter bytes in the
 # converted file (a quantized variant holds ~1/4 of fp32; a model whose weights went
 # missing holds ~0, FINDINGS §6).
@@ -182,9 +184,10 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
     archive = keras.export.ExportArchive()
     archive.track(backbone)   # not causal_lm: its tokenizer tables would need TF Text ops
     prefill, decode, prefill_spec, decode_spec = _endpoints(archive, backbone, shape, stateful)
-    archive.add_endpoint("prefill", prefill, input_signature=prefill_spec)
-    archive.add_endpoint("decode", decode, input_signature=decode_spec)
-    archive.write_out(str(out_dir), verbose=False)
+    with quantizable_attention_mask():   # int8 can calibrate the masked scores (masking.py)
+        archive.add_endpoint("prefill", prefill, input_signature=prefill_spec)
+        archive.add_endpoint("decode", decode, input_signature=decode_spec)
+        archive.write_out(str(out_dir), verbose=False)
     _write_meta(causal_lm, L, shape, stateful, out_dir)
 
 

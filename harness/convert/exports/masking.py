@@ -1,0 +1,69 @@
+"""Attention masking that full-integer quantization can calibrate.
+
+keras' TensorFlow backend hides masked attention positions by replacing their scores
+with -2.4e38 before the softmax (``keras.src.backend.tensorflow.nn._apply_masks``, which
+``ops.dot_product_attention`` uses, and keras-hub's GPT-2 attention with it). In a float
+model that is exact. In a full-integer (int8) model one scale covers a tensor's calibrated
+range, and TFLite's int8 SELECT_V2 gives its inputs its output's scale: the scores'
+range then spans -2.4e38 (measured on trained:tiny: scale 9.3e35 on every layer's
+softmax input), every real score rounds to zero, attention becomes uniform over all
+positions, masked ones included, and the model is lost (top-1 agreement with fp32 17 %,
+KL 0.83 nats, docs/generation-metrics.md).
+
+While an export traces, masked scores are instead the row's smallest score minus
+``MASK_MARGIN``, and the probabilities at masked positions are set to zero after the
+softmax. The calibrated range of the masked scores is the scores' own range plus the
+margin. In float32 the tokens stay the same: a masked term is at most e^-30 ≈ 9.4e-14 of
+the row's largest, so even 1,024 of them sum to less than half a unit in the last place
+of the softmax's sum (which is >= 1): the real positions' probabilities come out as
+before, and the masked ones are zero, as before.
+"""
+from __future__ import annotations
+
+import contextlib
+
+MASK_MARGIN = 30.0
+
+
+@contextlib.contextmanager
+def quantizable_attention_mask(margin: float = MASK_MARGIN):
+    """Within the block, keras' TensorFlow attention masks with (row minimum - ``margin``)
+    and zeroes the masked probabilities, instead of masking with -2.4e38."""
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import nn
+
+    apply_masks, xla = nn._apply_masks, nn._dot_product_attention_xla
+    masks: list = []
+
+    def masked_scores(logits, mask, is_causal):
+        masks.clear()
+        if mask is None and not is_causal:
+            return logits
+        combined = tf.ones_like(logits, dtype="bool")
+        if mask is not None:
+            combined = tf.logical_and(combined, mask)
+        if is_causal:
+            shape = tf.shape(logits)
+            causal = tf.linalg.band_part(tf.ones((shape[2], shape[3]), "bool"), -1, 0)
+            combined = tf.logical_and(combined, causal[None, None, :, :])
+        masks.append(combined)
+        floor = tf.reduce_min(logits, axis=-1, keepdims=True) - tf.cast(margin, logits.dtype)
+        return tf.where(combined, logits, floor)
+
+    def attention(query, key, value, bias, mask, is_causal, scale):
+        # keras' own computation (einsum, scale, masks, softmax, einsum) with the softmax's
+        # output zeroed where masked; the einsum with the values follows.
+        logits = tf.einsum("BTNH,BSNH->BNTS", query, key, optimize="optimal")
+        logits = tf.multiply(tf.cast(logits, "float32"), tf.cast(scale, "float32"))
+        if bias is not None:
+            logits = tf.add(logits, tf.cast(bias, logits.dtype))
+        probs = tf.nn.softmax(masked_scores(logits, mask, is_causal), axis=-1)
+        if masks:
+            probs = tf.where(masks[0], probs, tf.zeros_like(probs))
+        return tf.einsum("BNTS,BSNH->BTNH", tf.cast(probs, key.dtype), value, optimize="optimal")
+
+    nn._apply_masks, nn._dot_product_attention_xla = masked_scores, attention
+    try:
+        yield
+    finally:
+        nn._apply_masks, nn._dot_product_attention_xla = apply_masks, xla
