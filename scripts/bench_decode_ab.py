@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Decode time per token of two prefill/decode models (e.g. two export code versions), interleaved.
+"""Decode time per token and prefill time of two prefill/decode models (e.g. two export code
+versions), interleaved.
 
 Each round generates once per model and thread count (same prompt, greedy to max length),
 in turn, so drift in the machine hits both; the figure is the median decode call over all
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             runners[(path, t)] = PrefillDecodeRunner(it, L)
     ids = list(range(1, args.prompt_tokens + 1))
     decode_ms: dict[tuple, list[float]] = {k: [] for k in runners}
+    prefill_ms: dict[tuple, list[float]] = {k: [] for k in runners}
     tokens: dict[tuple, list[int]] = {}
     for r in runners.values():
         r.run(ids)                                   # warm-up: allocation, first-call costs
@@ -54,13 +56,18 @@ def main(argv: list[str] | None = None) -> int:
         for key, r in runners.items():
             out = r.run(ids)
             decode_ms[key] += [d / 1e6 for d in out["decode_ns"]]
+            prefill_ms[key].append(out["prefill_ns"] / 1e6)
             tokens[key] = out["output_token_ids"]
     state = watch.stop()
     a, b = args.models
     for t in threads:
-        ma, mb = statistics.median(decode_ms[(a, t)]), statistics.median(decode_ms[(b, t)])
         same = "same tokens" if tokens[(a, t)] == tokens[(b, t)] else "TOKENS DIFFER"
-        print(f"{t} thread(s): A {ma:7.2f} ms/token   B {mb:7.2f} ms/token   B/A {mb / ma:.3f}   ({same})")
+        pa, pb = statistics.median(prefill_ms[(a, t)]), statistics.median(prefill_ms[(b, t)])
+        line = f"{t} thread(s): prefill A {pa:7.2f} ms   B {pb:7.2f} ms   B/A {pb / pa:.3f}"
+        if decode_ms[(a, t)]:     # a prompt that fills max length leaves no decode call
+            ma, mb = statistics.median(decode_ms[(a, t)]), statistics.median(decode_ms[(b, t)])
+            line += f"   decode A {ma:7.2f} ms/token   B {mb:7.2f} ms/token   B/A {mb / ma:.3f}"
+        print(f"{line}   ({same})")
     print(f"A = {a}\nB = {b}\n{args.rounds} interleaved rounds, prompt of {len(ids)} tokens; "
           f"{os.cpu_count()} cores, {benchkit.label(state)}")
     return 0

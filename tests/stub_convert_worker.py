@@ -62,6 +62,7 @@ def step(argv: list[str]) -> dict:
                  "--signature-keys", "--prompts-json", "--state", "--model"):
         p.add_argument(flag)
     p.add_argument("--stateful", action="store_true")
+    p.add_argument("--quantizable-mask", action="store_true")
     a = p.parse_args(argv)
     time.sleep(float(os.environ.get("HARNESS_TEST_CONVERT_STEP_S") or 0))
     if a.cmd == "export":

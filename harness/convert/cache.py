@@ -40,10 +40,11 @@ def _key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def export_key(source: ModelSource, export: str, max_length: int, stateful: bool = False) -> str:
+def export_key(source: ModelSource, export: str, max_length: int, stateful: bool = False,
+               quantizable_mask: bool = False) -> str:
     return _key({"model": source.identity, "export": export, "max_length": max_length,
                  "libs": library_versions(), "code": exports.get(export).CODE_VERSION}) + \
-        ("-stateful" if stateful else "")
+        ("-stateful" if stateful else "") + ("-int8-mask" if quantizable_mask else "")
 
 
 def calibration_sha256(variant: str) -> str | None:

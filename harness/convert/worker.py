@@ -56,7 +56,8 @@ def cmd_export(args) -> dict:
         from harness.errors import UserError
 
         raise UserError(f"max length {args.max_length} exceeds the model's {limit} positions")
-    exports.get(args.export).export(causal_lm, args.max_length, args.out, stateful=args.stateful)
+    exports.get(args.export).export(causal_lm, args.max_length, args.out, stateful=args.stateful,
+                                    quantizable_mask=args.quantizable_mask)
     return {
         "wall_s": time.monotonic() - t0,
         "peak_rss_kb": _peak_rss_kb(),
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-length", type=int, required=True)
     e.add_argument("--export", default="oneshot")
     e.add_argument("--stateful", action="store_true")
+    e.add_argument("--quantizable-mask", action="store_true",
+                   help="attention masks int8 can calibrate (harness/convert/exports/masking.py)")
     e.add_argument("--out", required=True)
     c = sub.add_parser("convert")
     c.add_argument("--saved-model", required=True)

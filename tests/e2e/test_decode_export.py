@@ -8,6 +8,8 @@
 - per-token timings add up to the end-to-end time (within the tolerance below)
 - the weights-present check refuses a model whose weights went missing
 - prompt tokenization applies the context window and the start token
+- the exports' attention mask (harness/convert/exports/masking.py) gives keras' float
+  attention output bit for bit, with masked scores in the scores' own range
 """
 from __future__ import annotations
 
@@ -251,3 +253,34 @@ def test_quantized_models_store_the_tied_embedding_once(gen_models):
     assert _embedding_sized_buffers(fp32.path, vocab, hidden) == [4 * vocab * hidden]
     assert _embedding_sized_buffers(dyn.path, vocab, hidden) == [vocab * hidden]
     assert dyn.report["census"]["builtin_ops"].get("EMBEDDING_LOOKUP") == 2      # prefill and decode
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_quantizable_mask_gives_keras_float_attention_exactly(causal):
+    """The exports trace attention with a mask int8 can calibrate; in float it must change
+    nothing: the same output, bit for bit, as keras' -2.4e38 mask, here with scores spread
+    over ±40 so that masked keys would dominate if they leaked."""
+    import tensorflow as tf
+    from keras import ops
+
+    from harness.convert.exports.masking import quantizable_attention_mask
+
+    rng = np.random.default_rng(7)
+    q, k, v = (tf.constant(rng.normal(0, s, [1, 6, 3, 16]).astype("float32")) for s in (3.0, 3.0, 1.0))
+    mask = None if causal else tf.constant(np.tril(np.ones([6, 6], bool))[None, None] & (rng.random([1, 1, 6, 6]) < 0.8)
+                                           | np.eye(6, dtype=bool)[None, None] | (np.arange(6) == 0)[None, None, None])
+
+    def attend():
+        return ops.dot_product_attention(q, k, v, mask=mask, is_causal=causal).numpy()
+
+    from keras.src.backend.tensorflow import nn
+
+    keras_attention = nn._dot_product_attention_xla
+    plain = attend()
+    with quantizable_attention_mask():
+        ours = attend()
+    with quantizable_attention_mask(margin=0.0):   # masked keys weigh as much as key 0
+        leaky = attend()
+    assert np.array_equal(plain, ours)
+    assert not np.allclose(plain, leaky, atol=1e-3)   # the comparison can fail
+    assert nn._dot_product_attention_xla is keras_attention   # undone on leaving

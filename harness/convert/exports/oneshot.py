@@ -5,6 +5,7 @@ invoke generates the whole sequence, so only the whole generation's time is obse
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from harness.convert.exports.masking import quantizable_attention_mask
 
 SIGNATURE_KEYS = ("serving_default",)
 # Bump when this graph or its converter settings change: it invalidates cached models.
-# 4: int8 calibrates on prompts that nearly fill max length (faster); 5: masked attention
-# scores are the row's minimum minus a margin, not -1e9, so int8 can calibrate them
+# 4: int8 calibrates on prompts that nearly fill max length (faster); 5: the int8 variant's
+# export masks attention with scores int8 can calibrate (masking.py; float unchanged)
 CODE_VERSION = 5
 CALIBRATION_FILE = "harness_calibration.json"
 # int8 calibration: each prompt is lengthened until the greedy loop has this many steps left.
@@ -70,14 +71,15 @@ def build_module(causal_lm, max_length: int):
     return OneShot()
 
 
-def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
-    """Save the one-shot graph as a SavedModel whose weights stay variables."""
+def export(causal_lm, max_length: int, out_dir, stateful: bool = False, quantizable_mask: bool = False) -> None:
+    """Save the one-shot graph as a SavedModel whose weights stay variables; with
+    ``quantizable_mask``, its attention masks with scores int8 can calibrate (``masking.py``)."""
     import tensorflow as tf
 
     if stateful:
         raise ValueError("the one-shot graph has no stateful form")
     module = build_module(causal_lm, max_length)
-    with quantizable_attention_mask():   # int8 can calibrate the masked scores (masking.py)
+    with quantizable_attention_mask() if quantizable_mask else contextlib.nullcontext():
         tf.saved_model.save(module, str(out_dir), signatures={"serving_default": module.serve.get_concrete_function()})
     from harness.model.prompts import calibration_set
 

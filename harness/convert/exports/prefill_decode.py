@@ -51,8 +51,8 @@ SIGNATURE_KEYS = ("prefill", "decode")
 # attends over the prompt's positions only and pads the cache (no element-wise update); 8:
 # decode writes the new rows into the whole cache at once (no unstack and stack per step);
 # 9: prefill spreads its cache to L by one GATHER (no PAD and reshape copy); 10: decode hands
-# back this position's keys and values (``cache_rows``), not the whole cache; 11: masked
-# attention scores are the row's minimum minus a margin, not -1e9, so int8 can calibrate them
+# back this position's keys and values (``cache_rows``), not the whole cache; 11: the int8
+# variant's export masks attention with scores int8 can calibrate (masking.py; float unchanged)
 CODE_VERSION = 11
 # Exported weights must hold at least this share of the model's parameter bytes in the
 # converted file (a quantized variant holds ~1/4 of fp32; a model whose weights went
@@ -165,7 +165,7 @@ def cache_shape(backbone, max_length: int) -> list[int]:
             backbone.hidden_dim // backbone.num_heads]
 
 
-def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
+def export(causal_lm, max_length: int, out_dir, stateful: bool = False, quantizable_mask: bool = False) -> None:
     """Write a SavedModel with ``prefill`` and ``decode`` signatures to ``out_dir``.
 
     One prefill signature whose token input takes the prompt's length, not one per
@@ -174,7 +174,8 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
     memory again (measured: 5 signatures made 5.7 copies on trained:tiny).
 
     keras' ExportArchive tracks the model's variables, so the converter freezes the
-    weights (a plain tf.Module silently loses them, FINDINGS §6).
+    weights (a plain tf.Module silently loses them, FINDINGS §6). ``quantizable_mask``: the
+    attention masks with scores int8 can calibrate (``masking.py``; for the int8 variant).
     """
     import keras
 
@@ -184,7 +185,7 @@ def export(causal_lm, max_length: int, out_dir, stateful: bool = False) -> None:
     archive = keras.export.ExportArchive()
     archive.track(backbone)   # not causal_lm: its tokenizer tables would need TF Text ops
     prefill, decode, prefill_spec, decode_spec = _endpoints(archive, backbone, shape, stateful)
-    with quantizable_attention_mask():   # int8 can calibrate the masked scores (masking.py)
+    with quantizable_attention_mask() if quantizable_mask else contextlib.nullcontext():
         archive.add_endpoint("prefill", prefill, input_signature=prefill_spec)
         archive.add_endpoint("decode", decode, input_signature=decode_spec)
         archive.write_out(str(out_dir), verbose=False)
