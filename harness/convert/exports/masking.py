@@ -12,16 +12,17 @@ KL 0.83 nats, docs/generation-metrics.md).
 
 While an export traces, a masked score is instead key 0's score minus ``MASK_MARGIN``
 (key 0, the start token, is visible to every query of a causal LM, and its score is at
-most the row's largest), written as ``scores * visible + floor * (1 - visible)``, and the
-probabilities are multiplied by ``visible`` after the softmax. The calibrated range of the
-masked scores is then the scores' own range plus the margin (softmax input scales 0.20-0.29
-on trained:tiny). Every op of it is one XNNPACK takes (keras' SELECT_V2 is not).
+most the row's largest), and the masked probabilities are set to zero after the softmax.
+The calibrated range of the masked scores is then the scores' own range plus the margin
+(softmax input scales 0.20-0.29 on trained:tiny). Both are SELECT_V2, as keras' mask was:
+written as multiply-add instead (ops XNNPACK takes), XNNPACK's int8 multiplies with
+broadcasting made GPT-2 base's int8 prefill of 99 tokens 22 % slower at 2 threads.
 
-Only the int8 variant's export uses it (``harness.convert.pipeline``): in a float model
-the extra element-wise passes over the scores made GPT-2 base's prefill of 99 tokens
-4-10 % slower (decode within noise), for nothing.
+Only the int8 variant's export uses it (``harness.convert.pipeline``): a float model has
+no use for it, and the extra ops made GPT-2 base's float prefill of 99 tokens 4-10 %
+slower (decode within noise).
 
-In float32 the tokens stay the same: multiplying by 1 and adding 0 is exact, a masked term
+In float32 it gives keras' attention bit for bit (tested): a masked term
 is at most e^-30 ≈ 9.4e-14 of the row's largest, so even 1,024 of them sum to less than
 half a unit in the last place of the softmax's sum (which is >= 1), and masked
 probabilities are zero after the softmax, as before.
@@ -43,7 +44,7 @@ def quantizable_attention_mask(margin: float = MASK_MARGIN):
     apply_masks, xla = nn._apply_masks, nn._dot_product_attention_xla
 
     def visible(logits, mask, is_causal):
-        """1.0 where a query sees a key, 0.0 where masked (None: no mask)."""
+        """Where a query sees a key (bool, broadcastable to ``logits``; None: no mask)."""
         if mask is None and not is_causal:
             return None
         combined = tf.ones_like(logits, dtype="bool")
@@ -53,20 +54,17 @@ def quantizable_attention_mask(margin: float = MASK_MARGIN):
             shape = tf.shape(logits)
             causal = tf.linalg.band_part(tf.ones((shape[2], shape[3]), "bool"), -1, 0)
             combined = tf.logical_and(combined, causal[None, None, :, :])
-        return tf.cast(combined, logits.dtype)
+        return combined
 
     def masked_scores(logits, mask, is_causal):
-        m = visible(logits, mask, is_causal)
-        if m is None:
+        seen = visible(logits, mask, is_causal)
+        if seen is None:
             return logits
-        # Key 0 (the start token) is visible to every query of a causal LM; its score is at
-        # most the row's largest. Multiplying by 1 and adding 0 is exact in float, and every op
-        # here is one XNNPACK takes (keras' SELECT_V2 is not).
-        # A SLICE with static sizes where the shape is known (XNNPACK takes it; logits[..., :1]
-        # becomes a STRIDED_SLICE it does not, splitting the layer's XNNPACK partition).
+        # Key 0 (the start token) is visible to every query of a causal LM, and its score is at
+        # most the row's largest. A SLICE with static sizes where the shape is known.
         sizes = [-1 if d is None else int(d) for d in logits.shape[:-1]] + [1]
         floor = tf.slice(logits, [0] * len(sizes), sizes) - tf.cast(margin, logits.dtype)
-        return logits * m + floor * (1.0 - m)
+        return tf.where(seen, logits, floor)
 
     def attention(query, key, value, bias, mask, is_causal, scale):
         # keras' own computation (einsum, scale, masks, softmax, einsum), with the softmax's
@@ -76,9 +74,9 @@ def quantizable_attention_mask(margin: float = MASK_MARGIN):
         if bias is not None:
             logits = tf.add(logits, tf.cast(bias, logits.dtype))
         probs = tf.nn.softmax(masked_scores(logits, mask, is_causal), axis=-1)
-        m = visible(logits, mask, is_causal)
-        if m is not None:
-            probs = probs * m
+        seen = visible(logits, mask, is_causal)
+        if seen is not None:
+            probs = tf.where(seen, probs, tf.zeros_like(probs))
         return tf.einsum("BNTS,BSNH->BTNH", tf.cast(probs, key.dtype), value, optimize="optimal")
 
     nn._apply_masks, nn._dot_product_attention_xla = masked_scores, attention
