@@ -8,8 +8,8 @@
 - per-token timings add up to the end-to-end time (within the tolerance below)
 - the weights-present check refuses a model whose weights went missing
 - prompt tokenization applies the context window and the start token
-- the exports' attention mask (harness/convert/exports/masking.py) gives keras' float
-  attention output bit for bit, with masked scores in the scores' own range
+- int8's attention mask (harness/convert/exports/masking.py) gives keras' float attention
+  output bit for bit, and the comparison can tell a mask that leaks
 """
 from __future__ import annotations
 

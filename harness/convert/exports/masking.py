@@ -41,10 +41,11 @@ def quantizable_attention_mask(margin: float = MASK_MARGIN):
     import tensorflow as tf
     from keras.src.backend.tensorflow import nn
 
-    apply_masks, xla = nn._apply_masks, nn._dot_product_attention_xla
+    keras_attention = nn._dot_product_attention_xla
 
     def visible(logits, mask, is_causal):
-        """Where a query sees a key (bool, broadcastable to ``logits``; None: no mask)."""
+        """Where a query sees a key (bool, broadcastable to ``logits``), as keras'
+        ``_apply_masks`` combines them; None without a mask."""
         if mask is None and not is_causal:
             return None
         combined = tf.ones_like(logits, dtype="bool")
@@ -56,31 +57,26 @@ def quantizable_attention_mask(margin: float = MASK_MARGIN):
             combined = tf.logical_and(combined, causal[None, None, :, :])
         return combined
 
-    def masked_scores(logits, mask, is_causal):
-        seen = visible(logits, mask, is_causal)
-        if seen is None:
-            return logits
-        # Key 0 (the start token) is visible to every query of a causal LM, and its score is at
-        # most the row's largest. A SLICE with static sizes where the shape is known.
-        sizes = [-1 if d is None else int(d) for d in logits.shape[:-1]] + [1]
-        floor = tf.slice(logits, [0] * len(sizes), sizes) - tf.cast(margin, logits.dtype)
-        return tf.where(seen, logits, floor)
-
     def attention(query, key, value, bias, mask, is_causal, scale):
-        # keras' own computation (einsum, scale, masks, softmax, einsum), with the softmax's
-        # output zeroed where masked.
+        # keras' own computation (einsum, scale, bias, mask, softmax, einsum) but the mask.
         logits = tf.einsum("BTNH,BSNH->BNTS", query, key, optimize="optimal")
         logits = tf.multiply(tf.cast(logits, "float32"), tf.cast(scale, "float32"))
         if bias is not None:
             logits = tf.add(logits, tf.cast(bias, logits.dtype))
-        probs = tf.nn.softmax(masked_scores(logits, mask, is_causal), axis=-1)
         seen = visible(logits, mask, is_causal)
-        if seen is not None:
+        if seen is None:
+            probs = tf.nn.softmax(logits, axis=-1)
+        else:
+            # Key 0 (the start token) is visible to every query of a causal LM, and its score
+            # is at most the row's largest. A SLICE with static sizes where the shape is known.
+            sizes = [-1 if d is None else int(d) for d in logits.shape[:-1]] + [1]
+            floor = tf.slice(logits, [0] * len(sizes), sizes) - tf.cast(margin, logits.dtype)
+            probs = tf.nn.softmax(tf.where(seen, logits, floor), axis=-1)
             probs = tf.where(seen, probs, tf.zeros_like(probs))
         return tf.einsum("BNTS,BSNH->BTNH", tf.cast(probs, key.dtype), value, optimize="optimal")
 
-    nn._apply_masks, nn._dot_product_attention_xla = masked_scores, attention
+    nn._dot_product_attention_xla = attention
     try:
         yield
     finally:
-        nn._apply_masks, nn._dot_product_attention_xla = apply_masks, xla
+        nn._dot_product_attention_xla = keras_attention
