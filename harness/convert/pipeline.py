@@ -174,6 +174,8 @@ def _report(source: ModelSource, variant: str, export: str, stateful: bool, max_
         "converter": {"tensorflow": keys.library_versions()["tensorflow"]},
         "min_runtime_version": cen.min_runtime_version,
         "conversion_code_version": exports.get(export).CODE_VERSION,
+        # How the export masked attention: int8 with scores it can calibrate (exports/masking.py).
+        "attention_mask": "key0-minus-margin" if VARIANTS[variant].integer_ops else "keras",
         "export_wall_s": round(export_meta.get("wall_s", 0.0), 3),
         "export_peak_rss_mb": round(export_meta.get("peak_rss_kb", 0) / 1024, 1),
         "convert_wall_s": round(sum(st["wall_s"] for st in stages), 3),

@@ -116,6 +116,8 @@ def test_a_ruined_quantization_falls_below_the_floor(trained_models, trained_tok
 def test_int8_keeps_most_of_fp32s_next_token(trained_models, trained_tokens):
     from harness.run import drift
 
+    assert trained_models["int8"].report["attention_mask"] == "key0-minus-margin"
+    assert trained_models["dynamic"].report["attention_mask"] == "keras"
     d = drift.measure(trained_models["fp32"].path, trained_models["int8"].path, MAX_LENGTH,
                       _ids(trained_tokens))
     assert d["top1_agreement"] >= INT8_TOP1_FLOOR, d
