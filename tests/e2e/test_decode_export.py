@@ -284,3 +284,28 @@ def test_quantizable_mask_gives_keras_float_attention_exactly(causal):
     assert np.array_equal(plain, ours)
     assert not np.allclose(plain, leaky, atol=1e-3)   # the comparison can fail
     assert nn._dot_product_attention_xla is keras_attention   # undone on leaving
+
+
+def test_quantizable_mask_gives_keras_softmax_layer_attention_exactly():
+    """With a dropout rate above 0 (keras-hub's GPT-2 presets: 0.1), MultiHeadAttention masks
+    in keras' Softmax layer (-1e9) instead: the mask there too, bit for bit in float."""
+    import keras
+    import tensorflow as tf
+
+    from harness.convert.exports.masking import quantizable_attention_mask
+
+    rng = np.random.default_rng(11)
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8, dropout=0.1, seed=1)
+    x = tf.constant(rng.normal(0, 4.0, [1, 6, 16]).astype("float32"))
+    causal = tf.constant(np.tril(np.ones([1, 6, 6], bool)))
+
+    def attend():
+        return layer(x, x, attention_mask=causal, training=False).numpy()
+
+    plain = attend()
+    with quantizable_attention_mask():
+        ours = attend()
+    with quantizable_attention_mask(margin=0.0):
+        leaky = attend()
+    assert np.array_equal(plain, ours)
+    assert not np.allclose(plain, leaky, atol=1e-3)

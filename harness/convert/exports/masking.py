@@ -1,12 +1,14 @@
 """Attention masking that full-integer quantization can calibrate.
 
-keras' TensorFlow backend hides masked attention positions by replacing their scores
-with -2.4e38 before the softmax (``keras.src.backend.tensorflow.nn._apply_masks``, which
-``ops.dot_product_attention`` uses, and keras-hub's GPT-2 attention with it). In a float
+keras hides masked attention positions by replacing their scores with a large negative
+number before the softmax: -2.4e38 in its TensorFlow backend's ``dot_product_attention``
+(``keras.src.backend.tensorflow.nn._apply_masks``), which MultiHeadAttention uses when its
+dropout rate is 0 (the harness's synthetic and trained models), and -1e9 in the ``Softmax``
+layer, which it uses otherwise (keras-hub's GPT-2 presets: dropout 0.1). In a float
 model that is exact. In a full-integer (int8) model one scale covers a tensor's calibrated
 range, and TFLite's int8 SELECT_V2 gives its inputs its output's scale: the scores'
-range then spans -2.4e38 (measured on trained:tiny: scale 9.3e35 on every layer's
-softmax input), every real score rounds to zero, attention becomes uniform over all
+range then reaches the mask value (measured on trained:tiny, -2.4e38: scale 9.3e35 on
+every layer's softmax input), every real score rounds to zero, attention becomes uniform over all
 positions, masked ones included, and the model is lost (top-1 agreement with fp32 17 %,
 KL 0.83 nats, docs/generation-metrics.md).
 
@@ -36,12 +38,14 @@ MASK_MARGIN = 30.0
 
 @contextlib.contextmanager
 def quantizable_attention_mask(margin: float = MASK_MARGIN):
-    """Within the block, keras' TensorFlow attention masks with (key 0's score - ``margin``)
-    and zeroes the masked probabilities, instead of masking with -2.4e38."""
+    """Within the block, keras' attention (both routes) masks with (key 0's score - ``margin``)
+    and zeroes the masked probabilities, instead of masking with -2.4e38 or -1e9."""
     import tensorflow as tf
     from keras.src.backend.tensorflow import nn
+    from keras.src.layers.activations import softmax as softmax_module
 
     keras_attention = nn._dot_product_attention_xla
+    keras_softmax_call = softmax_module.Softmax.call
 
     def visible(logits, mask, is_causal):
         """Where a query sees a key (bool, broadcastable to ``logits``), as keras'
@@ -67,16 +71,30 @@ def quantizable_attention_mask(margin: float = MASK_MARGIN):
         if seen is None:
             probs = tf.nn.softmax(logits, axis=-1)
         else:
-            # Key 0 (the start token) is visible to every query of a causal LM, and its score
-            # is at most the row's largest. A SLICE with static sizes where the shape is known.
-            sizes = [-1 if d is None else int(d) for d in logits.shape[:-1]] + [1]
-            floor = tf.slice(logits, [0] * len(sizes), sizes) - tf.cast(margin, logits.dtype)
-            probs = tf.nn.softmax(tf.where(seen, logits, floor), axis=-1)
-            probs = tf.where(seen, probs, tf.zeros_like(probs))
+            probs = masked_softmax(logits, seen, axis=-1)
         return tf.einsum("BNTS,BSNH->BTNH", tf.cast(probs, key.dtype), value, optimize="optimal")
 
+    def masked_softmax(scores, seen, axis):
+        # Key 0 (the start token) is visible to every query of a causal LM, and its score is
+        # at most the row's largest. A SLICE with static sizes where the shape is known.
+        sizes = [-1 if d is None else int(d) for d in scores.shape]
+        sizes[axis] = 1   # axis -1
+        floor = tf.slice(scores, [0] * len(sizes), sizes) - tf.cast(margin, scores.dtype)
+        probs = tf.nn.softmax(tf.where(seen, scores, floor), axis=axis)
+        return tf.where(seen, probs, tf.zeros_like(probs))
+
+    def softmax_call(self, inputs, mask=None):
+        # keras' Softmax layer, which MultiHeadAttention uses instead of the function above
+        # when its dropout rate is above 0 (keras-hub's GPT-2 presets: 0.1).
+        axes = tuple(self.axis) if isinstance(self.axis, (list, tuple)) else (self.axis,)
+        if mask is None or len(axes) != 1 or axes[0] not in (-1, len(inputs.shape) - 1):
+            return keras_softmax_call(self, inputs, mask=mask)   # not attention's last-axis form
+        return masked_softmax(inputs, tf.cast(mask, "bool"), axis=-1)
+
     nn._dot_product_attention_xla = attention
+    softmax_module.Softmax.call = softmax_call
     try:
         yield
     finally:
         nn._dot_product_attention_xla = keras_attention
+        softmax_module.Softmax.call = keras_softmax_call
