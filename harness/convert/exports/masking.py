@@ -16,9 +16,8 @@ While an export traces, a masked score is instead key 0's score minus ``MASK_MAR
 (key 0, the start token, is visible to every query of a causal LM, and its score is at
 most the row's largest), and the masked probabilities are set to zero after the softmax.
 The calibrated range of the masked scores is then the scores' own range plus the margin
-(softmax input scales 0.20-0.29 on trained:tiny). Both are SELECT_V2, as keras' mask was:
-written as multiply-add instead (ops XNNPACK takes), XNNPACK's int8 multiplies with
-broadcasting made GPT-2 base's int8 prefill of 99 tokens 22 % slower at 2 threads.
+(softmax input scales 0.17-0.29 on trained:tiny). Both are SELECT_V2, as keras' mask was (a
+multiply-add form, which XNNPACK takes whole, was no faster for int8 on GPT-2 base).
 
 Only the int8 variant's export uses it (``harness.convert.pipeline``): a float model has
 no use for it, and the extra ops made GPT-2 base's float prefill of 99 tokens 4-10 %
