@@ -50,22 +50,11 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{tier}: a test of the tests/{tier} tier")
 
 
-# The longest items (each 35-55 s on 2 cores), started first under pytest-xdist so that none
-# of them is left running alone at the end (longest-first scheduling).
-LONGEST_FIRST = ("e2e/test_android_app_jvm.py", "e2e/test_release_notes.py::test_pass_saves",
-                 "e2e/test_sweep.py::test_sweep_end_to_end")
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
         parts = Path(str(item.fspath)).resolve().relative_to(TESTS).parts
         if parts and parts[0] in TIERS:
             item.add_marker(getattr(pytest.mark, parts[0]))
-    if os.environ.get("PYTEST_XDIST_WORKER"):   # in one process the tiers' order stays
-        def rank(item):
-            nodeid = item.nodeid.removeprefix("tests/")
-            return next((i for i, p in enumerate(LONGEST_FIRST) if nodeid.startswith(p)), len(LONGEST_FIRST))
-        items.sort(key=rank)   # stable: the rest keep their order
 
 
 # ----------------------------------------------------------------- converted models
